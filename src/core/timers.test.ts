@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { connectFake, waitFor } from '../../test/helpers/fake-transport.js';
+import { connected, started } from '../../test/helpers/core-nodes.js';
+import type { NodeHandlers } from './handlers.js';
+import { TimerWheel } from './timers.js';
+
+const user: NodeHandlers = { onConnecting: async () => ({ credentials: { userId: 'u' } }) };
+
+void describe('TimerWheel', () => {
+  void it('runs tasks in time order, skips cancelled ones, and is unref-safe', async () => {
+    const wheel = new TimerWheel(5);
+    const ran: string[] = [];
+    wheel.schedule(30, () => ran.push('b'));
+    wheel.schedule(5, () => ran.push('a'));
+    const c = wheel.schedule(10, () => ran.push('cancelled'));
+    c.cancel();
+    await waitFor(() => ran.length === 2);
+    assert.deepEqual(ran, ['a', 'b']);
+    assert.equal(wheel.pending, 0);
+    wheel.clear();
+  });
+});
+
+void describe('connection timers', () => {
+  void it('pings and disconnects with 3012 when no pong arrives', async () => {
+    const node = await started(user, { client: { pingInterval: 60, pongTimeout: 40 } });
+    const t = await connected(node);
+    await waitFor(() => t.messages.some((m) => Object.keys(m).length === 0), 2000, 'ping');
+    await waitFor(() => t.closed !== undefined, 2000, 'close');
+    assert.deepEqual(t.closed, { code: 3012, reason: 'no pong' });
+  });
+
+  void it('keeps a connection that answers pings', async () => {
+    const node = await started(user, { client: { pingInterval: 60, pongTimeout: 40 } });
+    const t = await connected(node);
+    let pongs = 0;
+    const seen = new Set<number>();
+    await waitFor(
+      () => {
+        t.messages.forEach((m, i) => {
+          if (Object.keys(m).length === 0 && !seen.has(i)) {
+            seen.add(i);
+            t.send({});
+            pongs++;
+          }
+        });
+        return pongs >= 3;
+      },
+      3000,
+      'three pings',
+    );
+    assert.equal(t.closed, undefined);
+  });
+
+  void it('closes with 3502 when no connect arrives in time', async () => {
+    const node = await started(user, { client: { staleCloseDelay: 30 } });
+    const t = connectFake(node);
+    await waitFor(() => t.closed !== undefined);
+    assert.equal(t.closed?.code, 3502);
+  });
+
+  void it('closes with 3005 after expiry plus the grace delay unless refreshed', async () => {
+    const expireAt = Math.floor(Date.now() / 1000) + 1;
+    const node = await started(
+      { onConnecting: async () => ({ credentials: { userId: 'u', expireAt } }) },
+      { client: { expiredCloseDelay: 10 } },
+    );
+    const t = await connected(node);
+    assert.equal(t.reply(1)?.connect.expires, true);
+    await waitFor(() => t.closed !== undefined, 3000);
+    assert.equal(t.closed?.code, 3005);
+  });
+
+  void it('expires a client-side subscription with unsubscribe 2501 and a server-side one with 3006', async () => {
+    const expireAt = Math.floor(Date.now() / 1000) + 1;
+    const node = await started(
+      {
+        onConnecting: async () => ({ credentials: { userId: 'u' } }),
+        onSubscribe: async () => ({ options: { expireAt } }),
+      },
+      { client: { expiredSubCloseDelay: 10 } },
+    );
+    const t = await connected(node);
+    t.send({ id: 2, subscribe: { channel: 's' } });
+    await waitFor(() => t.reply(2) !== undefined);
+    assert.equal(t.reply(2)?.subscribe.expires, true);
+    await node.subscribe({ user: 'u' }, 'server', { expireAt });
+    await waitFor(() => t.closed !== undefined, 3000);
+    assert.deepEqual(
+      t.pushes().find((p) => p.unsubscribe),
+      { channel: 's', unsubscribe: { code: 2501, reason: 'subscription expired' } },
+    );
+    assert.equal(t.closed?.code, 3006);
+  });
+
+  void it('refreshes presence entries periodically', async () => {
+    let adds = 0;
+    const node = await started(
+      { ...user, onSubscribe: async () => ({ options: { emitPresence: true } }) },
+      { client: { presenceUpdateInterval: 20 } },
+    );
+    const orig = node.presenceManager.add.bind(node.presenceManager);
+    node.presenceManager.add = async (...args) => {
+      adds++;
+      return orig(...args);
+    };
+    const t = await connected(node);
+    t.send({ id: 2, subscribe: { channel: 'p' } });
+    await waitFor(() => adds >= 3, 2000, 'presence refreshes');
+    assert.equal((await node.presenceStats('p')).numClients, 1);
+  });
+
+  void it('shutdown disconnects every client with 3001', async () => {
+    const node = await started(user);
+    const t = await connected(node);
+    const pending = connectFake(node);
+    await node.shutdown();
+    assert.equal(t.closed?.code, 3001);
+    assert.equal(pending.closed?.code, 3001);
+  });
+});

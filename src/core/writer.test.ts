@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import { connectFake, waitFor, type FakeTransport } from '../../test/helpers/fake-transport.js';
+import type { Codec } from '../protocol/codec.js';
+import { codecFor } from '../protocol/index.js';
+import type { ProtocolType } from '../protocol/types.js';
+import type { NodeHandlers } from './handlers.js';
+import { Node, type NodeOptions } from './node.js';
+import type { Transport } from './transport.js';
+import { Writer } from './writer.js';
+
+const nodes: Node[] = [];
+const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+const handlers: NodeHandlers = {
+  onConnecting: async () => ({ credentials: { userId: 'u' } }),
+  onSubscribe: async () => ({ options: {} }),
+};
+
+async function started(opts: NodeOptions = {}): Promise<Node> {
+  const node = new Node({ handlers, timerResolution: 10, ...opts });
+  nodes.push(node);
+  await node.run();
+  return node;
+}
+
+async function subscribed(node: Node, channel: string): Promise<FakeTransport> {
+  const t = connectFake(node);
+  t.send({ id: 1, connect: {} }, { id: 2, subscribe: { channel } });
+  await waitFor(() => t.reply(2) !== undefined);
+  return t;
+}
+
+afterEach(async () => {
+  for (const n of nodes.splice(0)) await n.shutdown();
+});
+
+function recorder(): Transport & { writes: (readonly Uint8Array[])[] } {
+  const writes: (readonly Uint8Array[])[] = [];
+  return {
+    name: 'test',
+    protocol: 'json',
+    unidirectional: false,
+    emulation: false,
+    protocolPing: true,
+    writes,
+    write: (m) => void writes.push(m),
+    close: () => {},
+  };
+}
+
+void describe('Writer', () => {
+  void it('coalesces messages queued in one tick into one write', async () => {
+    const t = recorder();
+    const w = new Writer(t, { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 0 }, () => {});
+    for (let i = 0; i < 5; i++) w.enqueue(enc(i));
+    assert.equal(t.writes.length, 0);
+    await tick();
+    assert.equal(t.writes.length, 1);
+    assert.equal(t.writes[0]?.length, 5);
+  });
+
+  void it('splits flushes by maxMessagesInFrame and waits writeDelay', async () => {
+    const t = recorder();
+    const w = new Writer(t, { writeDelay: 100, maxMessagesInFrame: 2, queueMaxSize: 0 }, () => {});
+    const queuedAt = Date.now();
+    for (let i = 0; i < 5; i++) w.enqueue(enc(i));
+    await waitFor(() => t.writes.length > 0);
+    assert.ok(Date.now() - queuedAt >= 95, 'flushed after the write delay');
+    assert.deepEqual(
+      t.writes.map((m) => m.length),
+      [2, 2, 1],
+    );
+  });
+
+  void it('calls onOverflow past queueMaxSize', () => {
+    const t = recorder();
+    let slow = 0;
+    const w = new Writer(t, { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 10 }, () => slow++);
+    assert.equal(w.enqueue(new Uint8Array(8)), true);
+    assert.equal(w.enqueue(new Uint8Array(8)), false);
+    assert.equal(slow, 1);
+  });
+
+  void it('disconnects a slow client with 3008', async () => {
+    const node = await started({ client: { queueMaxSize: 200 } });
+    const t = await subscribed(node, 'c');
+    for (let i = 0; i < 10; i++) await node.publish('c', enc({ payload: 'x'.repeat(40) }));
+    assert.equal(t.closed?.code, 3008);
+  });
+});
+
+void describe('broadcast', () => {
+  void it('encodes a publication once for all subscribers and shares the bytes', async () => {
+    let encodes = 0;
+    const counting = (type: ProtocolType): Codec => {
+      const base = codecFor(type);
+      return {
+        ...base,
+        type: base.type,
+        decodeCommands: (f) => base.decodeCommands(f),
+        encodeReply: (r) => {
+          if (r.push?.pub) encodes++;
+          return base.encodeReply(r);
+        },
+        encodePush: (p) => base.encodePush(p),
+        joinFrame: (m) => base.joinFrame(m),
+        decodeConnectRequest: (d) => base.decodeConnectRequest(d),
+      };
+    };
+    const node = await started({ codecFor: counting });
+    const subs = await Promise.all(Array.from({ length: 20 }, () => subscribed(node, 'b')));
+    await node.publish('b', enc({ hello: 'all' }));
+    await waitFor(() => subs.every((t) => t.pushes().length === 1));
+    assert.equal(encodes, 1);
+    const first = subs[0]?.frames.at(-1)?.[0];
+    for (const t of subs) assert.equal(t.frames.at(-1)?.[0], first, 'same Buffer instance');
+  });
+
+  void it('sends several pushes of one tick to a client in one write', async () => {
+    const node = await started();
+    const t = await subscribed(node, 'b');
+    const before = t.frames.length;
+    for (let i = 0; i < 5; i++) void node.publish('b', enc({ i }));
+    await waitFor(() => t.pushes().length === 5);
+    assert.equal(t.frames.length, before + 1);
+  });
+});
