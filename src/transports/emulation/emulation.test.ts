@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { encodeCommands } from '../../protocol/protobuf-codec.js';
+import { cmd, openStream, post, startKit, waitFor, type Kit, type StreamReader } from '../shared/test-kit.js';
+
+const enc = new TextEncoder();
+
+/** Opens a JSON http_stream session and returns it with its session and node. */
+async function session(kit: Kit, token: string): Promise<{ s: StreamReader; session: string; node: string }> {
+  const s = await openStream(`${kit.url}/connection/http_stream`, {
+    headers: { 'Content-Type': 'application/json' },
+    body: cmd({ connect: { token }, id: 1 }),
+  });
+  const reply = await s.next((m) => m.id === 1);
+  return { s, session: reply.connect.session, node: reply.connect.node };
+}
+
+describe('/emulation', () => {
+  let kit: Kit;
+  let endpoint: string;
+  before(async () => {
+    kit = await startKit();
+    endpoint = `${kit.url}/emulation`;
+  });
+  after(() => kit.close());
+
+  it('feeds commands into the session; replies, publications and join/leave arrive on its stream', async () => {
+    const a = await session(kit, 'alice');
+    const data = [
+      cmd({ subscribe: { channel: 'room' }, id: 2 }),
+      cmd({ presence: { channel: 'room' }, id: 3 }),
+    ].join('\n');
+    const r = await post(endpoint, JSON.stringify({ session: a.session, node: a.node, data }));
+    assert.equal(r.status, 204);
+    await a.s.next((m) => m.id === 2 && m.subscribe !== undefined, 'subscribe reply');
+    await a.s.next((m) => m.id === 3, 'second command of the same request');
+
+    const b = await session(kit, 'bob');
+    await post(
+      endpoint,
+      JSON.stringify({
+        session: b.session,
+        node: b.node,
+        data: cmd({ subscribe: { channel: 'room' }, id: 2 }),
+      }),
+    );
+    await b.s.next((m) => m.id === 2);
+    await a.s.next((m) => m.push?.join?.info?.user === 'bob', 'join push of bob');
+
+    await kit.node.publish('room', enc.encode('{"text":"hi"}'));
+    const pubA = await a.s.next((m) => m.push?.pub !== undefined);
+    const pubB = await b.s.next((m) => m.push?.pub !== undefined);
+    assert.deepEqual(pubA.push.pub.data, { text: 'hi' });
+    assert.deepEqual(pubB.push.pub.data, { text: 'hi' });
+
+    // A client publication through /emulation reaches the other subscriber.
+    await post(
+      endpoint,
+      JSON.stringify({
+        session: b.session,
+        node: b.node,
+        data: cmd({ publish: { channel: 'room', data: { x: 1 } }, id: 3 }),
+      }),
+    );
+    await b.s.next((m) => m.id === 3, 'publish reply');
+    await a.s.next((m) => m.push?.pub?.data?.x === 1, 'client publication');
+
+    b.s.close();
+    await a.s.next((m) => m.push?.leave?.info?.user === 'bob', 'leave push of bob');
+    a.s.close();
+  });
+
+  it('accepts a Protobuf EmulationRequest for a Protobuf session', async () => {
+    const s = await openStream(`${kit.url}/connection/http_stream`, {
+      headers: { 'Content-Type': 'application/octet-stream' },
+      body: encodeCommands([{ id: 1, connect: { token: 'pb' } }]),
+      framing: 'protobuf',
+    });
+    const reply = await s.next((m) => m.id === 1);
+    const body = encodeEmulation(
+      reply.connect.node,
+      reply.connect.session,
+      encodeCommands([{ id: 2, subscribe: { channel: 'pbroom' } }]),
+    );
+    const r = await post(endpoint, body, { 'Content-Type': 'application/octet-stream' });
+    assert.equal(r.status, 204);
+    await s.next((m) => m.id === 2 && m.subscribe !== undefined, 'protobuf subscribe reply');
+    s.close();
+  });
+
+  it('answers 204 for a gone session, 404 for an unknown node, 400 undecodable, 413 too large', async () => {
+    const a = await session(kit, 'carol');
+    a.s.close();
+    await waitFor(() => !kit.node.sessions.has(a.session), 3000, 'session gone');
+    const ping = cmd({ presence: { channel: 'x' }, id: 2 });
+    assert.equal(
+      (await post(endpoint, JSON.stringify({ session: a.session, node: a.node, data: ping }))).status,
+      204,
+    );
+    assert.equal(
+      (await post(endpoint, JSON.stringify({ session: a.session, node: 'other', data: ping }))).status,
+      404,
+    );
+    assert.equal((await post(endpoint, '{oops')).status, 400);
+    assert.equal(
+      (await post(endpoint, 'garbage', { 'Content-Type': 'application/octet-stream' })).status,
+      400,
+    );
+    const big = JSON.stringify({ session: a.session, node: a.node, data: 'z'.repeat(70000) });
+    assert.equal((await post(endpoint, big)).status, 413);
+    assert.equal((await post(endpoint, '', {}, 'GET')).status, 405);
+    const pre = await post(endpoint, '', { Origin: 'http://app.example' }, 'OPTIONS');
+    assert.equal(pre.status, 200);
+    assert.equal(pre.headers['access-control-allow-origin'], 'http://app.example');
+    assert.equal(pre.headers['access-control-allow-credentials'], 'true');
+  });
+
+  it('does not feed sessions of non-emulation connections', async () => {
+    const u = await openStream(`${kit.url}/connection/uni_http_stream`, { body: '{}' });
+    const connect = await u.next((m) => m.connect !== undefined);
+    const r = await post(
+      endpoint,
+      JSON.stringify({
+        session: connect.connect.session,
+        node: kit.node.uid,
+        data: cmd({ subscribe: { channel: 'z' }, id: 2 }),
+      }),
+    );
+    assert.equal(r.status, 204);
+    assert.equal(kit.node.sessions.get(connect.connect.session)?.isSubscribed('z'), false);
+    u.close();
+  });
+});
+
+/** Protobuf EmulationRequest: field 1 node, 2 session, 3 data (all length-delimited). */
+function encodeEmulation(node: string, session: string, data: Uint8Array): Uint8Array {
+  const parts: number[] = [];
+  const field = (no: number, bytes: Uint8Array): void => {
+    parts.push((no << 3) | 2);
+    let n = bytes.length;
+    while (n > 0x7f) {
+      parts.push((n & 0x7f) | 0x80);
+      n >>>= 7;
+    }
+    parts.push(n);
+    parts.push(...bytes);
+  };
+  field(1, enc.encode(node));
+  field(2, enc.encode(session));
+  field(3, data);
+  return new Uint8Array(parts);
+}

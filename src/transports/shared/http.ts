@@ -1,0 +1,125 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ConnectionMeta } from '../../core/transport.js';
+
+/** Decides whether a request's `Origin` is allowed (built by the server from `client.allowed_origins`). */
+export type OriginCheck = (req: IncomingMessage) => boolean;
+
+/** A Node `http` request handler as the router calls it. */
+export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Headers that keep proxies and browsers from caching or buffering a long-lived stream. */
+export const STREAM_HEADERS: Readonly<Record<string, string>> = Object.freeze({
+  'Cache-Control': 'private, no-cache, no-store, must-revalidate, max-age=0',
+  Pragma: 'no-cache',
+  Expire: '0',
+  'X-Accel-Buffering': 'no',
+});
+
+/** Sets the stream headers (plus `Connection: keep-alive` on HTTP/1.x) on a response. */
+export function setStreamHeaders(req: IncomingMessage, res: ServerResponse): void {
+  for (const [k, v] of Object.entries(STREAM_HEADERS)) res.setHeader(k, v);
+  if (req.httpVersionMajor === 1) res.setHeader('Connection', 'keep-alive');
+}
+
+/** Facts about the request for core's connecting handler. */
+export function connectionMeta(req: IncomingMessage): ConnectionMeta {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined) continue;
+    headers[k] = Array.isArray(v) ? v.join(', ') : v;
+  }
+  const meta: ConnectionMeta = { headers };
+  if (req.socket.remoteAddress !== undefined) meta.remoteAddress = req.socket.remoteAddress;
+  if (req.url !== undefined) meta.url = req.url;
+  return meta;
+}
+
+/** Query parameters of the request URL. */
+export function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '';
+  const q = url.indexOf('?');
+  return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));
+}
+
+/**
+ * Applies the origin check and, for an allowed cross-origin request, the CORS response headers.
+ * Returns false after answering 403 when the origin is not allowed.
+ */
+export function checkOriginAndCors(req: IncomingMessage, res: ServerResponse, check: OriginCheck): boolean {
+  if (!check(req)) {
+    res
+      .writeHead(403, { 'Content-Type': 'text/plain; charset=utf-8' })
+      .end('request Origin is not authorized');
+    return false;
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== '') {
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    res.setHeader('Vary', 'Origin');
+    const reqHeaders = req.headers['access-control-request-headers'];
+    if (reqHeaders !== undefined && reqHeaders !== '' && reqHeaders !== 'null') {
+      res.setHeader('Access-Control-Allow-Headers', reqHeaders);
+    }
+  }
+  return true;
+}
+
+/** Answers a CORS preflight for an endpoint accepting `methods`. */
+export function answerPreflight(res: ServerResponse, methods: string): void {
+  res.setHeader('Access-Control-Allow-Methods', methods);
+  res.setHeader('Access-Control-Max-Age', '300');
+  res.writeHead(200).end();
+}
+
+/** Answers with a status code and an optional plain-text body. */
+export function answer(res: ServerResponse, status: number, body = ''): void {
+  if (res.headersSent) {
+    res.end();
+    return;
+  }
+  if (body === '') res.writeHead(status).end();
+  else res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8' }).end(body);
+}
+
+/** Outcome of reading a request body under a size limit. */
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; status: 400 | 413 };
+
+/**
+ * Reads the whole request body, refusing more than `limit` bytes (0 = no limit) with 413. A declared
+ * `Content-Length` over the limit is refused before reading. A body aborted midway gives 400.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+  return new Promise((resolve) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (limit > 0 && Number.isFinite(declared) && declared > limit) {
+      req.resume();
+      resolve({ ok: false, status: 413 });
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const finish = (r: BodyResult): void => {
+      if (done) return;
+      done = true;
+      req.off('data', onData);
+      resolve(r);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (limit > 0 && size > limit) {
+        chunks.length = 0;
+        // Keep draining so the 413 can still be delivered on this connection.
+        req.resume();
+        finish({ ok: false, status: 413 });
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => finish({ ok: true, body: Buffer.concat(chunks, size) }));
+    req.once('error', () => finish({ ok: false, status: 400 }));
+    req.once('aborted', () => finish({ ok: false, status: 400 }));
+  });
+}

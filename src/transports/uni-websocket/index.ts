@@ -1,0 +1,229 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Client } from '../../core/client.js';
+import type { Logger } from '../../core/logger.js';
+import type { Node } from '../../core/node.js';
+import type { Transport } from '../../core/transport.js';
+import { DisconnectCode, type Disconnect } from '../../protocol/codes.js';
+import { joinLines } from '../../protocol/frame.js';
+import type { TransportConfig as Config } from '../shared/config.js';
+import { connectErrors, uniDisconnectFor, type UniDisconnectTransforms } from '../shared/connect-errors.js';
+import { connectionMeta, queryOf, type OriginCheck } from '../shared/http.js';
+import { decodeUniConnect } from '../shared/uni.js';
+
+/** An HTTP `upgrade` handler with a `close()` that stops its ticker and drops open sockets. */
+export interface UpgradeHandler {
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): void;
+}
+
+/** The settings of `uni_websocket.*` this transport applies. */
+interface UniWsSettings {
+  joinPushMessages: boolean;
+  disableDisconnectPush: boolean;
+  disableClosingHandshake: boolean;
+  disconnects: UniDisconnectTransforms;
+  /** Unsent bytes tolerated before a too slow reader is dropped; 0 = no limit. */
+  maxBuffered: number;
+}
+
+// A bare JSON disconnect push starts like this (the only field of such a Push).
+const DISCONNECT_PREFIX = Buffer.from('{"disconnect"');
+
+function isDisconnectPush(m: Uint8Array): boolean {
+  if (m.length < DISCONNECT_PREFIX.length) return false;
+  for (let i = 0; i < DISCONNECT_PREFIX.length; i++) if (m[i] !== DISCONNECT_PREFIX[i]) return false;
+  return true;
+}
+
+/** Close reasons must fit a close frame (123 bytes). */
+function closeReason(reason: string): string {
+  const b = Buffer.from(reason);
+  return b.length <= 123 ? reason : b.subarray(0, 123).toString();
+}
+
+class UniWebSocketTransport implements Transport {
+  readonly name = 'uni_websocket';
+  readonly protocol = 'json' as const;
+  readonly unidirectional = true;
+  readonly emulation = false;
+  readonly protocolPing = true;
+  clientId = '';
+  lastPongAt = Date.now();
+  lastPingAt = Date.now();
+  private wrote = false;
+  private closed = false;
+  private remapped: Disconnect | undefined;
+
+  constructor(
+    readonly ws: WebSocket,
+    private readonly socket: Duplex,
+    private readonly s: UniWsSettings,
+    private readonly node: Node,
+  ) {}
+
+  bufferedAmount(): number {
+    return this.ws.bufferedAmount;
+  }
+
+  write(messages: readonly Uint8Array[]): void {
+    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (!this.wrote) {
+      this.wrote = true;
+      // The first flush of a failed connect holds only the disconnect push: apply the remap.
+      const code = this.s.disconnects.enabled ? connectErrors.code(this.clientId) : 0;
+      if (code !== 0) {
+        this.remapped = uniDisconnectFor(code, this.s.disconnects);
+        messages = [this.node.codecFor('json').encodePush({ disconnect: this.remapped })];
+      }
+    }
+    if (this.s.disableDisconnectPush) {
+      const last = messages[messages.length - 1];
+      if (last !== undefined && isDisconnectPush(last)) messages = messages.slice(0, -1);
+    }
+    if (messages.length === 0) return;
+    if (this.s.joinPushMessages) this.ws.send(joinLines(messages), { binary: false });
+    else for (const m of messages) this.ws.send(m, { binary: false });
+    if (this.s.maxBuffered > 0 && this.ws.bufferedAmount > this.s.maxBuffered) {
+      // A reader this slow would make the buffer grow without bound: drop it (core sees a close).
+      this.closed = true;
+      this.ws.terminate();
+    }
+  }
+
+  close(disconnect: Disconnect): void {
+    if (this.closed) return;
+    this.closed = true;
+    const d = this.remapped ?? disconnect;
+    if (this.s.disableClosingHandshake || d.code === DisconnectCode.connectionClosed) {
+      // Plain TCP close after what is already written.
+      this.socket.end();
+      return;
+    }
+    this.ws.close(d.code, closeReason(d.reason));
+  }
+
+  markClosed(): void {
+    this.closed = true;
+  }
+}
+
+/**
+ * `GET /connection/uni_websocket` upgrade (`uni_websocket.handler_prefix`): unidirectional
+ * WebSocket (§13). The JSON ConnectRequest is the `cf_connect` query parameter or else the first
+ * text message (`null` ⇒ empty request; undecodable ⇒ close 3501); later messages are ignored.
+ * Each push is one text frame, or pushes of one flush share a frame joined by `\n` with
+ * `uni_websocket.join_push_messages`. Native pings go out every `client.ping_interval`; a socket
+ * with no pong for ping interval + `client.pong_timeout` is dropped. Disconnects send a disconnect
+ * push and a close frame unless `disable_disconnect_push` / `disable_closing_handshake`.
+ * A disallowed Origin is refused with 403 before the upgrade.
+ */
+export function createUniWebSocketHandler(
+  node: Node,
+  config: Config,
+  logger: Logger,
+  checkOrigin: OriginCheck,
+): UpgradeHandler {
+  const uw = config.uni_websocket;
+  const settings: UniWsSettings = {
+    joinPushMessages: uw.join_push_messages,
+    disableDisconnectPush: uw.disable_disconnect_push,
+    disableClosingHandshake: uw.disable_closing_handshake,
+    disconnects: config.client.connect_code_to_unidirectional_disconnect,
+    maxBuffered: config.client.queue_max_size,
+  };
+  const pingInterval = config.client.ping_interval;
+  const pongDeadline = pingInterval + config.client.pong_timeout;
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    ...(uw.message_size_limit > 0 ? { maxPayload: uw.message_size_limit } : {}),
+    perMessageDeflate: uw.compression
+      ? { threshold: uw.compression_min_size, zlibDeflateOptions: { level: uw.compression_level } }
+      : false,
+  });
+  const open = new Set<UniWebSocketTransport>();
+  let ticker: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  // One ticker for all sockets: native pings and the pong deadline.
+  const tick = (): void => {
+    const now = Date.now();
+    for (const t of open) {
+      if (now - t.lastPongAt > pongDeadline) {
+        logger.debug({ client: t.clientId }, 'uni_websocket: no pong, dropping');
+        t.markClosed();
+        t.ws.terminate();
+        continue;
+      }
+      if (now - t.lastPingAt >= pingInterval) {
+        t.lastPingAt = now;
+        t.ws.ping();
+      }
+    }
+  };
+
+  const accept = (ws: WebSocket, req: IncomingMessage, socket: Duplex): void => {
+    const transport = new UniWebSocketTransport(ws, socket, settings, node);
+    let client: Client;
+    try {
+      client = node.handleTransport(transport, connectionMeta(req));
+    } catch (err) {
+      logger.error({ err }, 'error accepting uni_websocket connection');
+      ws.terminate();
+      return;
+    }
+    transport.clientId = client.id;
+    const remap = settings.disconnects.enabled;
+    if (remap) {
+      connectErrors.ensureTap(node);
+      connectErrors.watch(client.id);
+    }
+    open.add(transport);
+    if (pingInterval > 0 && ticker === undefined) {
+      ticker = setInterval(tick, Math.max(10, Math.min(1000, Math.floor(pingInterval / 4))));
+      ticker.unref();
+    }
+    ws.on('pong', () => {
+      transport.lastPongAt = Date.now();
+    });
+    ws.on('error', (err) => logger.debug({ err: err.message }, 'uni_websocket error'));
+    ws.once('close', () => {
+      transport.markClosed();
+      open.delete(transport);
+      if (remap) connectErrors.unwatch(client.id);
+      client.handleClose();
+    });
+    const connect = (data: Uint8Array): void => {
+      const request = decodeUniConnect(node, data, logger, 'uni_websocket');
+      if (request === undefined)
+        client.disconnect({ code: DisconnectCode.badRequest, reason: 'bad request' });
+      else void client.connectUnidirectional(request);
+    };
+    const fromQuery = queryOf(req).get('cf_connect');
+    if (fromQuery !== null) connect(Buffer.from(fromQuery));
+    else ws.once('message', (data) => connect(data as Buffer));
+  };
+
+  const handler = ((req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    if (stopped) {
+      socket.destroy();
+      return;
+    }
+    if (!checkOrigin(req)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, socket));
+  }) as UpgradeHandler;
+  handler.close = (): void => {
+    stopped = true;
+    if (ticker !== undefined) clearInterval(ticker);
+    ticker = undefined;
+    for (const t of open) t.ws.terminate();
+    open.clear();
+    wss.close();
+  };
+  return handler;
+}
