@@ -1,0 +1,166 @@
+import { randomUUID } from 'node:crypto';
+import type { Broker } from '../core/broker.js';
+import type { Controller } from '../core/controller.js';
+import type { Logger } from '../core/logger.js';
+import { MemoryBroker } from '../core/memory/broker.js';
+import { MemoryController } from '../core/memory/controller.js';
+import { MemoryPresenceManager } from '../core/memory/presence.js';
+import type { PresenceManager } from '../core/presence.js';
+import {
+  NatsBroker,
+  NatsController,
+  SharedNatsConnection,
+  type NatsSettings,
+} from '../engines/nats/index.js';
+import {
+  RedisBroker,
+  RedisController,
+  RedisPresenceManager,
+  redisShardsFromConfig,
+  type RedisSection,
+  type RedisShard,
+} from '../engines/redis/index.js';
+import type { Config, NatsBrokerConfig } from './config/index.js';
+
+/** What a node is assembled from. */
+export interface Engines {
+  broker: Broker;
+  presenceManager: PresenceManager;
+  controller: Controller;
+  /** The node uid to give the `Node` (controllers that route by node know it). */
+  nodeUid: string;
+  /** Resolved types, for logs: `broker`, `presence_manager`, `controller`. */
+  types: { broker: string; presenceManager: string; controller: string };
+}
+
+/** Thrown for engine settings Gyre cannot run with; the message names the config key. */
+export class EngineConfigError extends Error {}
+
+interface EngineTypes {
+  broker: 'memory' | 'redis' | 'nats';
+  presenceManager: 'memory' | 'redis';
+  controller: 'memory' | 'redis' | 'nats';
+}
+
+function pick<T extends string>(key: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw new EngineConfigError(
+    `${key}: "${value}" is not supported by Gyre (supported: ${allowed.join(', ')})`,
+  );
+}
+
+/**
+ * Resolves which broker, presence manager and controller the config asks for, or throws
+ * `EngineConfigError` naming the key: `engine.type` (`memory` | `redis`), overridden by
+ * `broker.enabled` + `broker.type` (`memory` | `redis` | `nats`) and `presence_manager.enabled` +
+ * `presence_manager.type` (`memory` | `redis`). The controller follows the broker (NATS or Redis),
+ * else Redis presence, else memory. Pure: call it before opening ports.
+ */
+export function resolveEngineTypes(config: Config): EngineTypes {
+  const engine = pick('engine.type', config.engine.type, ['memory', 'redis'] as const);
+  const broker = config.broker.enabled
+    ? pick('broker.type', config.broker.type, ['memory', 'redis', 'nats'] as const)
+    : engine;
+  const presenceManager = config.presence_manager.enabled
+    ? pick('presence_manager.type', config.presence_manager.type, ['memory', 'redis'] as const)
+    : engine;
+  if (config.controller.enabled) {
+    throw new EngineConfigError(`controller.type: "${config.controller.type}" is not supported by Gyre`);
+  }
+  if (broker === 'nats' && config.broker.nats.raw_mode.enabled) {
+    throw new EngineConfigError('broker.nats.raw_mode.enabled: raw mode is not supported by Gyre');
+  }
+  if (config.map_broker.type !== 'memory') {
+    throw new EngineConfigError(`map_broker.type: "${config.map_broker.type}" is not supported by Gyre`);
+  }
+  const controller =
+    broker === 'nats' ? 'nats' : broker === 'redis' || presenceManager === 'redis' ? 'redis' : 'memory';
+  return { broker, presenceManager, controller };
+}
+
+/** `broker.nats` as connection settings. */
+export function natsSettings(c: NatsBrokerConfig, name?: string): NatsSettings {
+  const s: NatsSettings = {
+    url: c.url,
+    prefix: c.prefix,
+    dialTimeout: c.dial_timeout,
+    writeTimeout: c.write_timeout,
+    allowWildcards: c.allow_wildcards,
+  };
+  if (name !== undefined) s.name = name;
+  if (c.tls.enabled) {
+    s.tls = {};
+    if (c.tls.cert_pem !== '') s.tls.cert = c.tls.cert_pem;
+    if (c.tls.key_pem !== '') s.tls.key = c.tls.key_pem;
+    if (c.tls.server_ca_pem !== '') s.tls.ca = c.tls.server_ca_pem;
+  }
+  return s;
+}
+
+/**
+ * Builds the broker, presence manager and controller of one node from the config (see
+ * `resolveEngineTypes` for the rules and errors). Redis parts built from the same section share
+ * its connections; NATS broker and controller share one connection. Nothing is awaited here:
+ * connections are made by `Node.run()` (NATS) or in the background (Redis).
+ */
+export function buildEngines(config: Config, nodeName: string, logger: Logger): Engines {
+  const types = resolveEngineTypes(config);
+  const nodeUid = randomUUID();
+  const shardsBySection = new Map<RedisSection, RedisShard[]>();
+  const shards = (section: RedisSection): RedisShard[] => {
+    let s = shardsBySection.get(section);
+    if (s === undefined) {
+      s = redisShardsFromConfig(section, { logger });
+      shardsBySection.set(section, s);
+    }
+    return s;
+  };
+  const brokerSection: RedisSection = config.broker.enabled ? config.broker.redis : config.engine.redis;
+  const presenceSection: RedisSection = config.presence_manager.enabled
+    ? config.presence_manager.redis
+    : config.engine.redis;
+
+  let nats: SharedNatsConnection | undefined;
+  const natsConn = (): SharedNatsConnection =>
+    (nats ??= new SharedNatsConnection(natsSettings(config.broker.nats, `gyre ${nodeName}`)));
+
+  let broker: Broker;
+  if (types.broker === 'redis') {
+    broker = new RedisBroker({
+      shards: shards(brokerSection),
+      prefix: brokerSection.prefix,
+      useLists: brokerSection.history_use_lists ?? false,
+      logger,
+    });
+  } else if (types.broker === 'nats') {
+    broker = new NatsBroker(natsConn(), logger);
+  } else {
+    broker = new MemoryBroker();
+  }
+
+  let presenceManager: PresenceManager;
+  if (types.presenceManager === 'redis') {
+    presenceManager = new RedisPresenceManager({
+      shards: shards(presenceSection),
+      prefix: presenceSection.prefix,
+      ttl: presenceSection.presence_ttl || 60_000,
+    });
+  } else {
+    presenceManager = new MemoryPresenceManager();
+  }
+
+  let controller: Controller;
+  if (types.controller === 'nats') {
+    controller = new NatsController(natsConn(), logger);
+  } else if (types.controller === 'redis') {
+    const section = types.broker === 'redis' ? brokerSection : presenceSection;
+    const first = shards(section)[0];
+    if (first === undefined) throw new EngineConfigError('engine.redis.address: no Redis address');
+    // The controller routes directed messages by node: the Node gets this same uid.
+    controller = new RedisController({ shard: first, nodeName: nodeUid, prefix: section.prefix });
+  } else {
+    controller = new MemoryController();
+  }
+
+  return { broker, presenceManager, controller, nodeUid, types };
+}

@@ -1,0 +1,140 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { HttpApi } from '../api/http.js';
+import { plainError } from '../api/http.js';
+import type { WebSocketAcceptor } from '../../transports/websocket/index.js';
+
+/** What one listener serves. Absent parts answer 404. */
+export interface RouterOptions {
+  api?: HttpApi;
+  websocket?: {
+    /** Exact path, e.g. `/connection/websocket`. */
+    path: string;
+    acceptor: WebSocketAcceptor;
+    checkOrigin(origin: string | undefined): boolean;
+    /** False when the node's connection limit is reached (503). */
+    canAccept?(): boolean;
+  };
+  /** Exact path of the health check (`{}` 200). */
+  healthPath?: string;
+  /** Exact path of `/connection/init` (`{}` 200). */
+  initPath?: string;
+  /** Extra HTTP endpoints by exact path (emulation and unidirectional transports). */
+  endpoints?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  /** Extra WebSocket upgrade endpoints by exact path (unidirectional WebSocket). */
+  upgrades?: Map<string, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
+  /** False when the node's connection limit is reached (503 for new connections). */
+  canAccept?(): boolean;
+  /** Answer 503 to every request while false (node not running yet). */
+  ready(): boolean;
+}
+
+/** Handlers for one `http.Server`: its `request` and `upgrade` events. */
+export interface Router {
+  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+function trimPrefix(p: string): string {
+  const t = p.replace(/\/+$/, '');
+  return t === '' ? '/' : t;
+}
+
+/** Normalises a configured handler prefix into the exact path it serves. */
+export function handlerPath(prefix: string): string {
+  return trimPrefix(prefix);
+}
+
+const EMPTY_JSON = '{}';
+
+function rejectUpgrade(socket: Duplex, status: number, text: string): void {
+  const body = `${text}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+}
+
+/**
+ * Builds the request router of one listener: WebSocket upgrades (with the Origin check ⇒ 403
+ * before upgrading), the server API, health and connection-init probes; anything else 404.
+ */
+export function createRouter(o: RouterOptions): Router {
+  return {
+    onRequest(req, res) {
+      const path = pathOf(req.url);
+      if (!o.ready()) {
+        plainError(res, 503, 'Service Unavailable');
+        req.resume();
+        return;
+      }
+      if (o.api !== undefined) {
+        const route = o.api.route(path);
+        if (route !== undefined) {
+          o.api.handle(req, res, route);
+          return;
+        }
+      }
+      if (
+        (o.healthPath !== undefined && path === o.healthPath) ||
+        (o.initPath !== undefined && path === o.initPath)
+      ) {
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': EMPTY_JSON.length });
+        res.end(EMPTY_JSON);
+        req.resume();
+        return;
+      }
+      const endpoint = o.endpoints?.get(path);
+      if (endpoint !== undefined) {
+        endpoint(req, res);
+        return;
+      }
+      if (o.websocket !== undefined && path === o.websocket.path) {
+        // A plain HTTP request to the WebSocket endpoint (no Upgrade header).
+        plainError(res, 400, 'Bad Request');
+        req.resume();
+        return;
+      }
+      plainError(res, 404, '404 page not found');
+      req.resume();
+    },
+
+    onUpgrade(req, socket, head) {
+      socket.on('error', () => socket.destroy());
+      const path = pathOf(req.url);
+      const extra = o.upgrades?.get(path);
+      if (extra !== undefined) {
+        if (!o.ready()) rejectUpgrade(socket, 503, 'Service Unavailable');
+        else if (o.canAccept !== undefined && !o.canAccept())
+          rejectUpgrade(socket, 503, 'Service Unavailable');
+        else extra(req, socket, head);
+        return;
+      }
+      const ws = o.websocket;
+      if (ws === undefined || path !== ws.path) {
+        rejectUpgrade(socket, 404, 'Not Found');
+        return;
+      }
+      if (!o.ready()) {
+        rejectUpgrade(socket, 503, 'Service Unavailable');
+        return;
+      }
+      const origin = req.headers.origin;
+      if (!ws.checkOrigin(origin)) {
+        rejectUpgrade(socket, 403, 'Forbidden');
+        return;
+      }
+      if (ws.canAccept !== undefined && !ws.canAccept()) {
+        rejectUpgrade(socket, 503, 'Service Unavailable');
+        return;
+      }
+      ws.acceptor.handleUpgrade(req, socket, head);
+    },
+  };
+}
