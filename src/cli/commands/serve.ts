@@ -1,0 +1,95 @@
+import { writeFileSync, rmSync } from 'node:fs';
+import type { CliIO } from '../io.js';
+import { loadValid } from '../common.js';
+import { createLogger } from '../../server/logger.js';
+import { checkWorkersConfig, isWorkerProcess, runWorkers, workerCount } from '../../server/workers.js';
+
+/** Config-key flags of the server command (all optional; only the ones given are applied). */
+export type ServeFlags = Record<string, string | boolean | undefined>;
+
+/**
+ * Runs the server: load + validate config (exit 1 listing every error, before any port opens),
+ * create the logger, write `pid_file`, start, and shut down gracefully on SIGTERM/SIGINT.
+ * Resolves with the exit code once the server has stopped.
+ */
+export async function runServe(
+  io: CliIO,
+  configFile: string,
+  flags: ServeFlags,
+  workersFlag?: string,
+): Promise<number> {
+  const res = await loadValid(io, { file: configFile, flags });
+  if (!res) return 1;
+  const { config } = res;
+  const logger = createLogger(config);
+  const worker = isWorkerProcess();
+  if (!worker) {
+    for (const w of res.warnings) logger.warn({}, w);
+    if (res.file) logger.info({ path: res.file }, 'using config file');
+  }
+  // Several worker processes (Gyre only: --workers / GYRE_WORKERS); workers run as single nodes.
+  let workers = 1;
+  if (!worker) {
+    try {
+      workers = workerCount(workersFlag);
+      checkWorkersConfig(config, workers, logger);
+    } catch (err) {
+      io.err(`error: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
+
+  // Signal handlers go in before the server starts so a signal sent as soon as it is listening
+  // (or while it starts) still leads to a graceful shutdown.
+  let signalled: ((signal: NodeJS.Signals) => void) | undefined;
+  const stopRequested = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  const onSignal = (signal: NodeJS.Signals) => signalled?.(signal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // A worker whose primary is gone (killed) stops too.
+  const onOrphaned = () => signalled?.('SIGTERM');
+  if (worker) process.once('disconnect', onOrphaned);
+  const removeHandlers = () => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.off('disconnect', onOrphaned);
+  };
+
+  const ownsPidFile = config.pid_file !== '' && !worker;
+  if (ownsPidFile) writeFileSync(config.pid_file, `${process.pid}\n`);
+  if (workers > 1) {
+    const code = await runWorkers(workers, logger, stopRequested);
+    removeHandlers();
+    if (ownsPidFile) rmSync(config.pid_file, { force: true });
+    logger.info({}, 'shutdown completed');
+    logger.flush();
+    if (io.exitAfterShutdown !== false) process.exit(code);
+    return code;
+  }
+  const { startServer } = await import('../../server/app.js');
+  let server: Awaited<ReturnType<typeof startServer>>;
+  try {
+    server = await startServer(config, logger);
+  } catch (err) {
+    removeHandlers();
+    if (ownsPidFile) rmSync(config.pid_file, { force: true });
+    logger.error({ error: (err as Error).message }, 'error starting server');
+    io.err(`error: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const signal = await stopRequested;
+  logger.info({ signal }, 'shutting down');
+  let code = 0;
+  try {
+    await server.shutdown();
+  } catch (err) {
+    logger.error({ error: String(err) }, 'error during shutdown');
+    code = 1;
+  }
+  removeHandlers();
+  if (ownsPidFile) rmSync(config.pid_file, { force: true });
+  logger.info({}, 'shutdown completed');
+  logger.flush();
+  if (io.exitAfterShutdown !== false) process.exit(code);
+  return code;
+}
