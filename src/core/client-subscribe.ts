@@ -93,6 +93,7 @@ export async function establishSubscription(
           cache: options.recoveryMode === 'cache',
           max: node.clientOptions.recoveryMaxPublicationLimit,
         });
+        node.metrics.recovered(r.recovered, r.publications.length);
         if (!r.recovered && params.rejectUnrecovered) throw new ClientError(ErrorCode.unrecoverablePosition);
         result.was_recovering = true;
         result.recovered = r.recovered;
@@ -150,12 +151,16 @@ export function activateSubscription(c: Client, est: Established): void {
     if (bytes) c.writer.enqueue(bytes);
   }
   const node = c.node;
+  node.metrics.subscriptionAccepted();
   if (sub.options.emitPresence) {
     node.presenceManager
       .add(sub.channel, c.id, sub.info)
       .catch((err: unknown) => node.logger.error({ err, channel: sub.channel }, 'presence add failed'));
+    c.armPresenceUpdates();
   }
+  if (sub.positioned) c.armPositionChecks();
   if (sub.options.emitJoinLeave) {
+    node.metrics.brokerSent('join');
     node.broker
       .publishJoin(sub.channel, sub.info)
       .catch((err: unknown) => node.logger.error({ err, channel: sub.channel }, 'join publish failed'));
@@ -176,6 +181,7 @@ export function scheduleSubExpire(c: Client, sub: ChannelSub): void {
       return;
     }
     removeSubscription(c, sub.channel);
+    c.node.metrics.serverUnsubscribe(2501);
     c.writePush({ channel: sub.channel, unsubscribe: { code: 2501, reason: 'subscription expired' } });
   });
 }
@@ -195,6 +201,7 @@ export function removeSubscription(c: Client, channel: string): void {
       .catch((err: unknown) => node.logger.error({ err, channel }, 'presence remove failed'));
   }
   if (sub.options.emitJoinLeave) {
+    node.metrics.brokerSent('leave');
     node.broker
       .publishLeave(channel, sub.info)
       .catch((err: unknown) => node.logger.error({ err, channel }, 'leave publish failed'));

@@ -163,6 +163,28 @@ void describe('connect', () => {
     assert.equal(node.sessions.get(res.session), t.client);
   });
 
+  void it('gives every client a distinct UUID v4; only emulation sessions are looked up by id', async () => {
+    const node = await started(allowAll);
+    const ws1 = await connected(node);
+    const ws2 = await connected(node);
+    const emu = await connected(node, { emulation: true, name: 'http_stream' });
+    const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+    const ids = [ws1, ws2, emu].map((t) => t.reply(1)?.connect.client as string);
+    for (const id of ids) assert.match(id, uuid);
+    assert.equal(new Set(ids).size, 3);
+    assert.deepEqual(ids, [ws1.client.id, ws2.client.id, emu.client.id]);
+    // A session id is stable and distinct from the client id.
+    assert.match(ws1.client.sessionId, uuid);
+    assert.equal(ws1.client.sessionId, ws1.client.sessionId);
+    assert.notEqual(ws1.client.sessionId, ws1.client.id);
+    assert.deepEqual([...node.sessions.values()], [emu.client]);
+    // Data routed to a WebSocket client's session goes nowhere; an emulation session gets it.
+    await node.routeSessionData(node.uid, ws1.client.sessionId, Buffer.from('{"id":2,"presence":{}}'));
+    assert.equal(ws1.reply(2), undefined);
+    emu.client.handleClose();
+    assert.equal(node.sessions.size, 0);
+  });
+
   void it('sends a disconnect push before closing an emulation transport', async () => {
     const node = await started(allowAll);
     const t = await connected(node, { emulation: true });

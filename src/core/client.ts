@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { nowSec, ttlUntil } from './time.js';
 import type { Codec } from '../protocol/codec.js';
 import {
@@ -94,6 +94,38 @@ export interface ChannelSub {
 
 type State = 'new' | 'connecting' | 'connected' | 'closed';
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const uuidPool = Buffer.allocUnsafe(16 * 128);
+let uuidPoolAt = uuidPool.length;
+const uuidText = Buffer.allocUnsafe(36);
+
+/**
+ * A random (version 4) UUID as one flat string. `crypto.randomUUID()` builds its result by
+ * concatenation, and V8 keeps such a string as a tree of ~18 pieces (~600 bytes) for as long as
+ * it lives; a client id lives as long as its connection. Random bytes come from a pool refilled
+ * 128 ids at a time, as `randomUUID` does.
+ */
+function newUuid(): string {
+  if (uuidPoolAt === uuidPool.length) {
+    randomFillSync(uuidPool);
+    uuidPoolAt = 0;
+  }
+  const o = uuidPoolAt;
+  uuidPoolAt += 16;
+  let p = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) uuidText[p++] = 0x2d;
+    let v = uuidPool[o + i] as number;
+    if (i === 6) v = (v & 0x0f) | 0x40;
+    else if (i === 8) v = (v & 0x3f) | 0x80;
+    uuidText[p++] = HEX[v >> 4] as number;
+    uuidText[p++] = HEX[v & 15] as number;
+  }
+  return uuidText.toString('latin1', 0, 36);
+}
+
 const connectionClosed: Disconnect = { code: DisconnectCode.connectionClosed, reason: 'connection closed' };
 const badRequest: Disconnect = { code: DisconnectCode.badRequest, reason: 'bad request' };
 
@@ -124,8 +156,7 @@ function commandKind(cmd: Command): string | undefined {
  * history and rpc start in order but may answer out of order (the protocol allows it).
  */
 export class Client implements ClientView {
-  readonly id = randomUUID();
-  readonly sessionId = randomUUID();
+  readonly id = newUuid();
   readonly transportName: string;
   readonly protocol: 'json' | 'protobuf';
   readonly connMeta: ConnectionMeta;
@@ -140,7 +171,9 @@ export class Client implements ClientView {
   expireAt = 0;
   serverSideRefresh = false;
   state: State = 'new';
-  private chain: Promise<void> = Promise.resolve();
+  private chain: Promise<void> = RESOLVED;
+  /** Created on first use: only emulation and unidirectional clients are told theirs. */
+  private session: string | undefined;
   private pingOutstanding = false;
   private staleTask: TimerTask | undefined;
   private pingTask: TimerTask | undefined;
@@ -162,22 +195,51 @@ export class Client implements ClientView {
     const o = node.clientOptions;
     this.writer = new Writer(
       transport,
-      { writeDelay: o.writeDelay, maxMessagesInFrame: o.maxMessagesInFrame, queueMaxSize: o.queueMaxSize },
+      node.writerOptions,
       () => this.disconnect({ code: DisconnectCode.slow, reason: 'slow' }),
       (err) => {
         this.node.logger.info({ err, client: this.id }, 'transport write failed');
         this.disconnect({ code: DisconnectCode.writeError, reason: 'write error' });
       },
+      node.metrics.sentTally(transport.name),
     );
     node.connections.add(this);
-    node.sessions.set(this.sessionId, this);
-    if (o.staleCloseDelay > 0) {
-      this.staleTask = node.wheel.schedule(o.staleCloseDelay, () => {
-        if (this.state === 'new' || this.state === 'connecting') {
-          this.disconnect({ code: DisconnectCode.stale, reason: 'stale' });
-        }
-      });
+    // Emulation requests find their connection by session (the connect result tells it).
+    if (transport.emulation || transport.unidirectional) node.sessions.set(this.sessionId, this);
+    if (o.staleCloseDelay > 0)
+      this.staleTask = node.wheel.scheduleCall(o.staleCloseDelay, Client.onStale, this);
+  }
+
+  /** Session id: unique per connection, stable for its lifetime. */
+  get sessionId(): string {
+    return (this.session ??= newUuid());
+  }
+
+  // Timer callbacks: shared functions called with the client, so no closure per connection.
+  private static onStale(this: void, c: Client): void {
+    if (c.state === 'new' || c.state === 'connecting') {
+      c.disconnect({ code: DisconnectCode.stale, reason: 'stale' });
     }
+  }
+  private static onPing(this: void, c: Client): void {
+    c.sendPing();
+  }
+  private static onPongTimeout(this: void, c: Client): void {
+    if (c.pingOutstanding) c.disconnect({ code: DisconnectCode.noPong, reason: 'no pong' });
+  }
+  private static onPresenceTimer(this: void, c: Client): void {
+    c.updatePresence();
+  }
+  private static onPositionTimer(this: void, c: Client): void {
+    c.checkPositions();
+  }
+  private static onExpire(this: void, c: Client): void {
+    if (c.expireAt > 0 && c.expireAt * 1000 <= Date.now()) {
+      c.disconnect({ code: DisconnectCode.expired, reason: 'connection expired' });
+    }
+  }
+  private static onServerRefresh(this: void, c: Client): void {
+    void c.refreshServerSide();
   }
 
   // ---- ClientView ----
@@ -218,6 +280,7 @@ export class Client implements ClientView {
       this.disconnect(badRequest);
       return;
     }
+    this.node.metrics.commandsReceived(this.transportName, commands, frame.length);
     for (const cmd of commands) {
       if (!this.accept(cmd)) return;
     }
@@ -234,6 +297,7 @@ export class Client implements ClientView {
       }
       this.pingOutstanding = false;
       this.pongTask?.cancel();
+      this.pongTask = undefined;
       return true;
     }
     const kind = commandKind(cmd);
@@ -253,7 +317,7 @@ export class Client implements ClientView {
     }
     this.chain = this.chain.then(() => {
       if (this.state !== 'connected') return;
-      const p = this.exec(id, () => this.dispatch(id, kind, cmd));
+      const p = this.exec(id, () => this.dispatch(id, kind, cmd), kind);
       return concurrentKinds.has(kind) ? undefined : p;
     });
     return true;
@@ -285,23 +349,27 @@ export class Client implements ClientView {
   }
 
   /** Runs a command body, turning thrown errors into replies or disconnects. */
-  private async exec(id: number, fn: () => Promise<void>): Promise<void> {
+  private async exec(id: number, fn: () => Promise<void>, method: string): Promise<void> {
+    const started = this.node.metrics.now();
     try {
       await fn();
     } catch (err) {
-      this.commandError(id, err);
+      this.commandError(id, err, method);
     }
+    this.node.metrics.commandDone(method, started);
   }
 
   /** Maps a handler/broker failure of command `id` to the wire (see NodeHandlers). */
-  commandError(id: number, err: unknown): void {
+  commandError(id: number, err: unknown, method = ''): void {
     if (this.state === 'closed') return;
     if (err instanceof DisconnectError) {
       this.disconnect({ code: err.code, reason: err.reason });
     } else if (err instanceof ClientError) {
+      this.node.metrics.replyError(method, err.code);
       this.writeReply({ id, error: err.toWire() });
     } else {
       this.node.logger.error({ err, client: this.id, user: this.userId }, 'command failed');
+      this.node.metrics.replyError(method, ErrorCode.internal);
       this.writeReply({ id, error: new ClientError(ErrorCode.internal).toWire() });
     }
   }
@@ -317,6 +385,7 @@ export class Client implements ClientView {
   }
 
   private async runConnect(id: number, req: ConnectRequest): Promise<void> {
+    const started = this.node.metrics.now();
     try {
       await this.connect(id, req);
     } catch (err) {
@@ -335,8 +404,11 @@ export class Client implements ClientView {
         this.disconnect(uniConnectDisconnect(ce.code));
         return;
       }
+      this.node.metrics.replyError('connect', ce.code);
       this.writeReply({ id, error: ce.toWire() });
       this.disconnect(connectionClosed);
+    } finally {
+      this.node.metrics.commandDone('connect', started);
     }
   }
 
@@ -374,7 +446,9 @@ export class Client implements ClientView {
     this.serverSideRefresh = result.serverSideRefresh ?? false;
     this.state = 'connected';
     this.staleTask?.cancel();
+    this.staleTask = undefined;
     node.hub.addClient(this);
+    node.metrics.connectionAccepted(this.transportName);
 
     const res: ConnectResult = { client: this.id, version: node.version };
     if (this.expireAt > 0 && !this.serverSideRefresh) {
@@ -498,6 +572,7 @@ export class Client implements ClientView {
       return;
     }
     removeSubscription(this, sub.channel);
+    this.node.metrics.serverUnsubscribe(2500);
     this.writePush({ channel: sub.channel, unsubscribe: { code: 2500, reason: 'insufficient state' } });
   }
 
@@ -538,6 +613,7 @@ export class Client implements ClientView {
       return;
     }
     removeSubscription(this, channel);
+    this.node.metrics.serverUnsubscribe(u.code);
     this.writePush({ channel, unsubscribe: { code: u.code, reason: u.reason } });
   }
 
@@ -568,28 +644,42 @@ export class Client implements ClientView {
 
   private startTimers(): void {
     const o = this.node.clientOptions;
-    const wheel = this.node.wheel;
     if (this.transport.protocolPing && o.pingInterval > 0) {
       const first = o.pingInterval / 2 + Math.random() * (o.pingInterval / 2);
-      this.pingTask = wheel.schedule(first, this.sendPing);
+      this.pingTask = this.node.wheel.scheduleCall(first, Client.onPing, this);
     }
     this.scheduleExpire();
-    if (o.presenceUpdateInterval > 0) {
-      this.presenceTask = wheel.schedule(o.presenceUpdateInterval, this.updatePresence);
-    }
-    if (o.channelPositionCheckDelay > 0) {
-      this.positionTask = wheel.schedule(o.channelPositionCheckDelay, this.checkPositions);
-    }
+  }
+
+  /**
+   * Starts the periodic presence refresh (a subscription with presence was activated). It runs
+   * while the connection has such subscriptions, so connections without any cost no timer.
+   */
+  armPresenceUpdates(): void {
+    const delay = this.node.clientOptions.presenceUpdateInterval;
+    if (this.presenceTask !== undefined || delay <= 0 || this.state !== 'connected') return;
+    this.presenceTask = this.node.wheel.scheduleCall(delay, Client.onPresenceTimer, this);
+  }
+
+  /** Starts the periodic position check (a positioned subscription was activated); see above. */
+  armPositionChecks(): void {
+    const delay = this.node.clientOptions.channelPositionCheckDelay;
+    if (this.positionTask !== undefined || delay <= 0 || this.state !== 'connected') return;
+    this.positionTask = this.node.wheel.scheduleCall(delay, Client.onPositionTimer, this);
   }
 
   /**
    * Compares positioned subscriptions with the stream top. A changed epoch, or a top that stays
    * ahead of what was delivered across two checks, means lost publications (insufficient state).
    */
-  private readonly checkPositions = (): void => {
+  private checkPositions(): void {
+    this.positionTask = undefined;
     if (this.state !== 'connected') return;
+    let positioned = false;
     for (const sub of this.subs.values()) {
-      if (!sub.positioned || sub.buffer !== undefined) continue;
+      if (!sub.positioned) continue;
+      positioned = true;
+      if (sub.buffer !== undefined) continue;
       streamTop(this.node, sub.channel, sub.options.historyMetaTtl)
         .then((pos) => {
           if (this.subs.get(sub.channel) !== sub) return;
@@ -602,28 +692,22 @@ export class Client implements ClientView {
           this.node.logger.warn({ err, channel: sub.channel }, 'position check failed'),
         );
     }
-    this.positionTask = this.node.wheel.schedule(
-      this.node.clientOptions.channelPositionCheckDelay,
-      this.checkPositions,
-    );
-  };
+    if (positioned) this.armPositionChecks();
+  }
 
-  private readonly sendPing = (): void => {
+  private sendPing(): void {
     if (this.state !== 'connected') return;
     const o = this.node.clientOptions;
+    const wheel = this.node.wheel;
     if (!this.pingOutstanding) {
-      this.writer.enqueue(
-        this.transport.unidirectional ? this.codec.encodePush({}) : this.codec.encodeReply({}),
-      );
+      this.writer.enqueue(this.node.pingMessage(this.variant));
       if (this.expectsPong) {
         this.pingOutstanding = true;
-        this.pongTask = this.node.wheel.schedule(o.pongTimeout, () => {
-          if (this.pingOutstanding) this.disconnect({ code: DisconnectCode.noPong, reason: 'no pong' });
-        });
+        this.pongTask = wheel.scheduleCall(o.pongTimeout, Client.onPongTimeout, this);
       }
     }
-    this.pingTask = this.node.wheel.schedule(o.pingInterval, this.sendPing);
-  };
+    this.pingTask = wheel.scheduleCall(o.pingInterval, Client.onPing, this);
+  }
 
   /** (Re)arms the connection expiry check for `expireAt`. */
   scheduleExpire(): void {
@@ -632,14 +716,11 @@ export class Client implements ClientView {
     if (this.expireAt <= 0 || this.state !== 'connected') return;
     const at = this.expireAt * 1000;
     if (this.serverSideRefresh && this.node.handlers.onRefresh) {
-      this.expireTask = this.node.wheel.scheduleAt(at, () => void this.refreshServerSide());
+      this.expireTask = this.node.wheel.scheduleCallAt(at, Client.onServerRefresh, this);
       return;
     }
-    this.expireTask = this.node.wheel.scheduleAt(at + this.node.clientOptions.expiredCloseDelay, () => {
-      if (this.expireAt > 0 && this.expireAt * 1000 <= Date.now()) {
-        this.disconnect({ code: DisconnectCode.expired, reason: 'connection expired' });
-      }
-    });
+    const closeAt = at + this.node.clientOptions.expiredCloseDelay;
+    this.expireTask = this.node.wheel.scheduleCallAt(closeAt, Client.onExpire, this);
   }
 
   private async refreshServerSide(): Promise<void> {
@@ -668,21 +749,22 @@ export class Client implements ClientView {
     }
   }
 
-  private readonly updatePresence = (): void => {
+  private updatePresence(): void {
+    this.presenceTask = undefined;
     if (this.state !== 'connected') return;
+    let any = false;
     for (const sub of this.subs.values()) {
-      if (!sub.options.emitPresence || sub.buffer !== undefined) continue;
+      if (!sub.options.emitPresence) continue;
+      any = true;
+      if (sub.buffer !== undefined) continue;
       this.node.presenceManager
         .add(sub.channel, this.id, sub.info)
         .catch((err: unknown) =>
           this.node.logger.error({ err, channel: sub.channel }, 'presence update failed'),
         );
     }
-    this.presenceTask = this.node.wheel.schedule(
-      this.node.clientOptions.presenceUpdateInterval,
-      this.updatePresence,
-    );
-  };
+    if (any) this.armPresenceUpdates();
+  }
 
   // ---- closing ----
 
@@ -692,6 +774,7 @@ export class Client implements ClientView {
    */
   disconnect(d: Disconnect): void {
     if (this.state === 'closed') return;
+    if (d.code !== DisconnectCode.connectionClosed) this.node.metrics.serverDisconnect(d.code);
     const wasConnected = this.state === 'connected';
     this.state = 'closed';
     const t = this.transport;
@@ -719,17 +802,15 @@ export class Client implements ClientView {
   }
 
   private cleanup(d: Disconnect, wasConnected: boolean): void {
-    const tasks = [
-      this.staleTask,
-      this.pingTask,
-      this.pongTask,
-      this.expireTask,
-      this.presenceTask,
-      this.positionTask,
-    ];
-    for (const t of tasks) t?.cancel();
+    this.staleTask?.cancel();
+    this.pingTask?.cancel();
+    this.pongTask?.cancel();
+    this.expireTask?.cancel();
+    this.presenceTask?.cancel();
+    this.positionTask?.cancel();
     this.node.connections.delete(this);
-    this.node.sessions.delete(this.sessionId);
+    const session = this.session;
+    if (session !== undefined && this.node.sessions.get(session) === this) this.node.sessions.delete(session);
     for (const channel of [...this.subs.keys()]) removeSubscription(this, channel);
     this.node.hub.removeClient(this);
     if (!wasConnected) return;

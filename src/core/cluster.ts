@@ -9,11 +9,14 @@ import {
 import type { Controller } from './controller.js';
 import type { NodeInfo } from './handlers.js';
 import type { Logger } from './logger.js';
+import type { NodeMetrics } from './metrics.js';
 
 /** What the cluster layer needs from its node. */
 export interface ClusterHost {
   readonly uid: string;
   readonly logger: Logger;
+  /** Counts control messages sent and received (optional). */
+  readonly metrics?: NodeMetrics;
   /** This node's figures now. */
   localInfo(): NodeInfo;
   /** Applies a user operation (subscribe, unsubscribe, disconnect, refresh, session) locally. */
@@ -80,6 +83,7 @@ export class NodeCluster {
   publish(body: ControlBody, to?: string): Promise<void> {
     const msg = { v: CONTROL_VERSION, from: this.host.uid, ...body } as ControlMessage;
     if (to !== undefined) msg.to = to;
+    this.host.metrics?.brokerSent('control');
     return this.controller.publishControl(encodeControl(msg), to);
   }
 
@@ -119,6 +123,7 @@ export class NodeCluster {
   }
 
   private onControl(data: Uint8Array): void {
+    this.host.metrics?.brokerReceived('control');
     const msg = decodeControl(data);
     if (msg === undefined) {
       this.host.logger.debug({}, 'undecodable control message dropped');

@@ -10,7 +10,7 @@ import { NodeCluster } from './cluster.js';
 import type { ControlMessage } from './control.js';
 import type { Controller } from './controller.js';
 import { DeltaPush } from './delta/push.js';
-import { EncodedPush } from './encoded.js';
+import { EncodedPush, type Variant } from './encoded.js';
 import type {
   ChannelSummary,
   NodeApi,
@@ -22,6 +22,7 @@ import type {
 } from './handlers.js';
 import { Hub } from './hub.js';
 import { noopLogger, type Logger } from './logger.js';
+import { noopMetrics, type NodeMetrics } from './metrics.js';
 import { MemoryBroker } from './memory/broker.js';
 import { MemoryController } from './memory/controller.js';
 import { MemoryPresenceManager } from './memory/presence.js';
@@ -29,6 +30,9 @@ import { defaultClientOptions, type ClientOptions } from './options.js';
 import type { PresenceManager, PresenceStats } from './presence.js';
 import { TimerWheel } from './timers.js';
 import type { ConnectionMeta, Transport } from './transport.js';
+import type { WriterOptions } from './writer.js';
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 export interface NodeOptions {
   /** Unique id of this node in the cluster (default: a random UUID). */
@@ -53,6 +57,8 @@ export interface NodeOptions {
   client?: Partial<ClientOptions>;
   handlers?: NodeHandlers;
   logger?: Logger;
+  /** Instrumentation hooks (default: none). */
+  metrics?: NodeMetrics;
   /** Resolution (ms) of the shared timer wheel. Default 200. */
   timerResolution?: number;
   /** Codec lookup (default: the protocol module's `codecFor`); replaceable in tests. */
@@ -79,7 +85,10 @@ export class Node implements NodeApi {
   onSessionData: (session: string, data: Uint8Array) => void = (session, data) =>
     this.sessions.get(session)?.handleData(data);
   readonly clientOptions: Readonly<ClientOptions>;
+  /** Writer settings shared by every connection (from `clientOptions`). */
+  readonly writerOptions: Readonly<WriterOptions>;
   readonly logger: Logger;
+  readonly metrics: NodeMetrics;
   readonly hub = new Hub();
   /** Every open connection of this node, connected or not yet. */
   readonly connections = new Set<Client>();
@@ -91,7 +100,10 @@ export class Node implements NodeApi {
   readonly codecFor: (type: ProtocolType) => Codec;
   private readonly jsonCodec: Codec;
   private protobufCodecCache: Codec | undefined;
-  private readonly brokerSubs = new Map<string, Promise<void>>();
+  /** Ping bytes per variant, encoded once: every connection sends the same. */
+  private readonly pings: (Uint8Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  /** Channels the broker delivers to this node: the pending subscribe, `true` once it is done. */
+  private readonly brokerSubs = new Map<string, Promise<void> | true>();
   private readonly startedAt = Date.now();
   private running = false;
   private closing = false;
@@ -110,6 +122,7 @@ export class Node implements NodeApi {
           return logger();
         },
         localInfo: () => this.localInfo(),
+        metrics: options.metrics ?? noopMetrics,
         applyControl: (msg) => this.applyControl(msg),
         answerSurvey: (op) => this.answerSurvey(op),
       },
@@ -118,8 +131,15 @@ export class Node implements NodeApi {
       options.surveyTimeout ?? 3000,
     );
     this.clientOptions = Object.freeze({ ...defaultClientOptions, ...stripUndefined(options.client ?? {}) });
+    const co = this.clientOptions;
+    this.writerOptions = Object.freeze({
+      writeDelay: co.writeDelay,
+      maxMessagesInFrame: co.maxMessagesInFrame,
+      queueMaxSize: co.queueMaxSize,
+    });
     this.handlers = options.handlers ?? {};
     this.logger = options.logger ?? noopLogger;
+    this.metrics = options.metrics ?? noopMetrics;
     const logger = (): Logger => this.logger;
     this.wheel = new TimerWheel(options.timerResolution ?? 200);
     this.codecFor = options.codecFor ?? defaultCodecFor;
@@ -177,8 +197,10 @@ export class Node implements NodeApi {
     useDelta: boolean,
     prevPub?: Publication,
   ): void {
-    const subs = this.hub.subscribers(channel);
-    if (!subs) return;
+    this.metrics.brokerReceived('publication');
+    const subs = this.hub.subscriberGroup(channel);
+    if (subs === undefined) return;
+    const started = this.metrics.now();
     const encoded = new EncodedPush({ channel, pub }, this.jsonCodec, this.protobufCodecLazy);
     // One lazily computed delta per publication, shared by every delta subscriber.
     const dp = new DeltaPush(
@@ -190,15 +212,25 @@ export class Node implements NodeApi {
       this.protobufCodecLazy,
     );
     // Synchronous loop on purpose: no Promise per subscriber, bytes shared by all.
-    for (const c of subs.values()) c.deliverPublication(channel, pub, sp.epoch, encoded, dp);
+    if (subs instanceof Map) {
+      for (const c of subs.values()) c.deliverPublication(channel, pub, sp.epoch, encoded, dp);
+    } else {
+      (subs as Client).deliverPublication(channel, pub, sp.epoch, encoded, dp);
+    }
+    this.metrics.broadcastDone(started);
   }
 
   private handleJoinLeave(channel: string, info: ClientInfo, join: boolean): void {
-    const subs = this.hub.subscribers(channel);
-    if (!subs) return;
+    this.metrics.brokerReceived(join ? 'join' : 'leave');
+    const subs = this.hub.subscriberGroup(channel);
+    if (subs === undefined) return;
     const push = join ? { channel, join: { info } } : { channel, leave: { info } };
     const encoded = new EncodedPush(push, this.jsonCodec, this.protobufCodecLazy);
-    for (const c of subs.values()) c.deliverJoinLeave(channel, encoded);
+    if (subs instanceof Map) {
+      for (const c of subs.values()) c.deliverJoinLeave(channel, encoded);
+    } else {
+      (subs as Client).deliverJoinLeave(channel, encoded);
+    }
   }
 
   /** A Codec proxy that resolves the protobuf codec only when a protobuf subscriber needs it. */
@@ -211,6 +243,17 @@ export class Node implements NodeApi {
     decodeConnectRequest: (d) => this.protobufCodec.decodeConnectRequest(d),
   };
 
+  /** The protocol ping (an empty Reply, or an empty Push on unidirectional transports). */
+  pingMessage(variant: Variant): Uint8Array {
+    let bytes = this.pings[variant];
+    if (bytes === undefined) {
+      const codec = (variant & 1) === 0 ? this.jsonCodec : this.protobufCodec;
+      bytes = variant < 2 ? codec.encodeReply({}) : codec.encodePush({});
+      this.pings[variant] = bytes;
+    }
+    return bytes;
+  }
+
   /** Encodes a push for one client's variant without the broadcast cache. */
   encodedPush(push: EncodedPush['push']): EncodedPush {
     return new EncodedPush(push, this.jsonCodec, this.protobufCodecLazy);
@@ -220,25 +263,35 @@ export class Node implements NodeApi {
 
   /** Makes sure the broker delivers this channel to the node (once per channel). */
   brokerSubscribe(channel: string): Promise<void> {
-    let p = this.brokerSubs.get(channel);
-    if (!p) {
-      p = this.broker.subscribe([channel]);
-      this.brokerSubs.set(channel, p);
-      p.catch(() => this.brokerSubs.delete(channel));
-    }
+    const cur = this.brokerSubs.get(channel);
+    if (cur === true) return RESOLVED;
+    if (cur !== undefined) return cur;
+    const p = this.broker.subscribe([channel]);
+    this.brokerSubs.set(channel, p);
+    // Once done, a flag replaces the promise (one fewer object per channel).
+    p.then(
+      () => {
+        if (this.brokerSubs.get(channel) === p) this.brokerSubs.set(channel, true);
+      },
+      () => {
+        if (this.brokerSubs.get(channel) === p) this.brokerSubs.delete(channel);
+      },
+    );
     return p;
   }
 
   /** Called when the last local subscriber of a channel left. */
   brokerUnsubscribe(channel: string): void {
-    const p = this.brokerSubs.get(channel);
-    if (!p) return;
+    const cur = this.brokerSubs.get(channel);
+    if (cur === undefined) return;
     this.brokerSubs.delete(channel);
-    p.then(() => {
-      // A new subscriber may have arrived meanwhile and re-subscribed; then keep the channel.
-      if (this.hub.hasSubscribers(channel) || this.brokerSubs.has(channel)) return;
-      return this.broker.unsubscribe([channel]);
-    }).catch((err: unknown) => this.logger.error({ err, channel }, 'broker unsubscribe failed'));
+    (cur === true ? RESOLVED : cur)
+      .then(() => {
+        // A new subscriber may have arrived meanwhile and re-subscribed; then keep the channel.
+        if (this.hub.hasSubscribers(channel) || this.brokerSubs.has(channel)) return;
+        return this.broker.unsubscribe([channel]);
+      })
+      .catch((err: unknown) => this.logger.error({ err, channel }, 'broker unsubscribe failed'));
   }
 
   // ---- NodeApi ----
@@ -254,6 +307,7 @@ export class Node implements NodeApi {
   }
 
   publish(channel: string, data: Uint8Array, options: PublishOptions = {}): Promise<PublishResult> {
+    this.metrics.brokerSent('publication');
     return this.broker.publish(channel, data, options);
   }
 

@@ -262,6 +262,37 @@ void describe('insufficient state', () => {
     assert.equal(t.client.isSubscribed('g'), false);
   });
 
+  void it('checks positions of a client-side subscription made after connect, not before', async () => {
+    const broker = new LossyBroker();
+    let checks = 0;
+    const node = await started(handlersWith({ enablePositioning: true }), {
+      broker,
+      client: { channelPositionCheckDelay: 20 },
+    });
+    broker.history = async (...args: Parameters<MemoryBroker['history']>) => {
+      checks++;
+      return MemoryBroker.prototype.history.apply(broker, args);
+    };
+    await node.publish('g', enc({}), history);
+    const t = await connected(node);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(checks, 0, 'no positioned subscription yet: nothing to check');
+    t.send({ id: 2, subscribe: { channel: 'g', positioned: true } });
+    await waitFor(() => t.reply(2) !== undefined);
+    const atSubscribe = checks;
+    broker.drop = true;
+    await node.publish('g', enc({ lost: true }), history);
+    // No later publication reveals the gap: only the periodic check can.
+    await waitFor(() => t.pushes().length > 0, 3000, 'unsubscribe push');
+    assert.deepEqual(t.pushes(), [
+      { channel: 'g', unsubscribe: { code: 2500, reason: 'insufficient state' } },
+    ]);
+    assert.ok(checks >= atSubscribe + 2, 'two periodic checks saw the gap');
+    const after = checks;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(checks, after, 'no positioned subscription left: checks stop');
+  });
+
   void it('disconnects a server-side positioned subscription with 3010 when the periodic check finds a gap', async () => {
     const broker = new LossyBroker();
     const node = await started(

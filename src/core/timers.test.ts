@@ -20,6 +20,41 @@ void describe('TimerWheel', () => {
     assert.equal(wheel.pending, 0);
     wheel.clear();
   });
+
+  void it('scheduleCall and scheduleCallAt run fn(arg) at their tick; cancel stops them', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: string[] = [];
+    const run = (name: string): void => {
+      ran.push(name);
+    };
+    wheel.scheduleCall(450, run, 'late');
+    wheel.scheduleCallAt(start + 150, run, 'at');
+    wheel.scheduleCall(120, run, 'cancelled').cancel();
+    const first = wheel.scheduleCall(0, run, 'first');
+    assert.equal(wheel.pending, 4);
+    wheel.advance(start + 300);
+    assert.deepEqual(ran, ['first', 'at']);
+    first.cancel(); // already ran: cancelling afterwards is harmless
+    wheel.advance(start + 600);
+    assert.deepEqual(ran, ['first', 'at', 'late']);
+    assert.equal(wheel.pending, 0);
+    wheel.clear();
+  });
+
+  void it('a task scheduled for a past time runs on the next tick; a throwing task does not stop the others', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: string[] = [];
+    wheel.scheduleAt(start - 10_000, () => {
+      throw new Error('boom');
+    });
+    wheel.scheduleAt(start - 5_000, () => ran.push('past'));
+    wheel.advance(start + 100);
+    assert.deepEqual(ran, ['past']);
+    assert.equal(wheel.pending, 0);
+    wheel.clear();
+  });
 });
 
 void describe('connection timers', () => {
@@ -109,6 +144,36 @@ void describe('connection timers', () => {
     t.send({ id: 2, subscribe: { channel: 'p' } });
     await waitFor(() => adds >= 3, 2000, 'presence refreshes');
     assert.equal((await node.presenceStats('p')).numClients, 1);
+  });
+
+  void it('refreshes presence only while a subscription with presence exists', async () => {
+    let adds = 0;
+    const node = await started(
+      {
+        ...user,
+        onSubscribe: async (_c, e) => ({ options: { emitPresence: e.channel === 'p' } }),
+      },
+      { client: { presenceUpdateInterval: 20 } },
+    );
+    const orig = node.presenceManager.add.bind(node.presenceManager);
+    node.presenceManager.add = async (...args) => {
+      adds++;
+      return orig(...args);
+    };
+    const t = await connected(node);
+    t.send({ id: 2, subscribe: { channel: 'plain' } });
+    await waitFor(() => t.reply(2) !== undefined);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(adds, 0, 'no presence subscription: no presence entry to refresh');
+    t.send({ id: 3, subscribe: { channel: 'p' } });
+    await waitFor(() => adds >= 3, 2000, 'presence refreshes');
+    t.send({ id: 4, unsubscribe: { channel: 'p' } });
+    await waitFor(() => t.reply(4) !== undefined);
+    await new Promise((r) => setTimeout(r, 60));
+    const after = adds;
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(adds, after, 'refreshes stop with the subscription');
+    assert.equal((await node.presenceStats('p')).numClients, 0);
   });
 
   void it('shutdown disconnects every client with 3001', async () => {

@@ -74,6 +74,34 @@ void describe('Writer', () => {
     );
   });
 
+  void it('flushes writers sharing one write delay each a full delay after their first message', async () => {
+    const t0 = Date.now();
+    const timed = () => {
+      const t = recorder();
+      const at: number[] = [];
+      t.write = (m) => {
+        at.push(Date.now() - t0);
+        t.writes.push(m);
+      };
+      return { t, at };
+    };
+    const a = timed();
+    const b = timed();
+    const opts = { writeDelay: 120, maxMessagesInFrame: 0, queueMaxSize: 0 };
+    const wa = new Writer(a.t, opts, () => {});
+    const wb = new Writer(b.t, opts, () => {});
+    wa.enqueue(enc(1));
+    await new Promise((r) => setTimeout(r, 60));
+    const bQueuedAt = Date.now() - t0;
+    wb.enqueue(enc(2));
+    wa.enqueue(enc(3));
+    await waitFor(() => b.at.length === 1);
+    assert.equal(a.at.length, 1);
+    assert.ok((a.at[0] as number) >= 115, `a flushed at ${a.at[0]} ms`);
+    assert.ok((b.at[0] as number) >= bQueuedAt + 115, `b queued at ${bQueuedAt}, flushed at ${b.at[0]} ms`);
+    assert.deepEqual([a.t.writes[0]?.length, b.t.writes[0]?.length], [2, 1]);
+  });
+
   void it('calls onOverflow past queueMaxSize', () => {
     const t = recorder();
     let slow = 0;

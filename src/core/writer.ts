@@ -1,3 +1,4 @@
+import type { SentTally } from './metrics.js';
 import type { Transport } from './transport.js';
 
 /** Writer settings (all from ClientOptions). */
@@ -14,6 +15,11 @@ export interface WriterOptions {
  * Per-connection outgoing queue. Messages arrive already encoded (often the very same Buffer
  * shared by every subscriber of a broadcast) and leave in batches: one `transport.write` per
  * flush, because the per-write system call dominates the cost of small messages.
+ *
+ * Flushes are scheduled through shared queues, never a timer or an immediate per connection: all
+ * writers with something queued in this event-loop turn flush from one `setImmediate`, and with a
+ * write delay, from one timer per delay value (writers wait in due order, so the timer only ever
+ * needs the earliest due time).
  */
 export class Writer {
   private queue: Uint8Array[] = [];
@@ -26,6 +32,8 @@ export class Writer {
     private readonly options: WriterOptions,
     private readonly onOverflow: () => void,
     private readonly onWriteError: (err: unknown) => void = () => {},
+    /** Counted once per flush (metrics); absent when metrics are off. */
+    private readonly sent?: SentTally,
   ) {}
 
   /** Bytes queued and not yet handed to the transport. */
@@ -47,21 +55,26 @@ export class Writer {
     this.queuedBytes += message.length;
     if (!this.scheduled) {
       this.scheduled = true;
-      if (this.options.writeDelay > 0) setTimeout(this.flushScheduled, this.options.writeDelay);
-      else setImmediate(this.flushScheduled);
+      if (this.options.writeDelay > 0) delayedQueue(this.options.writeDelay).add(this);
+      else immediate.add(this);
     }
     return true;
   }
 
-  private readonly flushScheduled = (): void => {
+  /** Called by the shared scheduler. */
+  scheduledFlush(): void {
     this.scheduled = false;
     this.flush();
-  };
+  }
 
   /** Hands everything queued to the transport now. */
   flush(): void {
     if (this.queue.length === 0) return;
     const messages = this.queue;
+    if (this.sent !== undefined) {
+      this.sent.messages += messages.length;
+      this.sent.bytes += this.queuedBytes;
+    }
     this.queue = [];
     this.queuedBytes = 0;
     const max = this.options.maxMessagesInFrame;
@@ -81,4 +94,95 @@ export class Writer {
     this.queue = [];
     this.queuedBytes = 0;
   }
+}
+
+/** Flushes one writer, keeping one failure from stopping the others' flushes. */
+function flushOne(w: Writer): void {
+  try {
+    w.scheduledFlush();
+  } catch {
+    // flush() reports transport errors itself; nothing else is expected to throw.
+  }
+}
+
+/** Writers to flush on the next `setImmediate`, in the order they got their first message. */
+class ImmediateQueue {
+  private writers: Writer[] = [];
+  private armed = false;
+
+  add(w: Writer): void {
+    this.writers.push(w);
+    if (!this.armed) {
+      this.armed = true;
+      setImmediate(this.run);
+    }
+  }
+
+  private readonly run = (): void => {
+    this.armed = false;
+    // Writers queued while flushing (a write that triggers another message) go to the next turn.
+    const list = this.writers;
+    this.writers = [];
+    for (let i = 0; i < list.length; i++) flushOne(list[i] as Writer);
+  };
+}
+
+/** Writers waiting for one write delay, in due order, behind one timer. */
+class DelayQueue {
+  private writers: (Writer | undefined)[] = [];
+  private due: number[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(private readonly delay: number) {}
+
+  add(w: Writer): void {
+    this.writers.push(w);
+    this.due.push(performance.now() + this.delay);
+    if (this.timer === undefined && !this.running) this.arm(this.delay);
+  }
+
+  private arm(ms: number): void {
+    this.timer = setTimeout(this.run, Math.max(1, Math.ceil(ms)));
+  }
+
+  private readonly run = (): void => {
+    this.timer = undefined;
+    this.running = true;
+    // Timers fire up to ~1 ms early; flush whatever is due by then. Writers added meanwhile are
+    // due a full delay from now, after every writer already waiting.
+    const now = performance.now() + 1;
+    const end = this.writers.length;
+    while (this.head < end && (this.due[this.head] as number) <= now) {
+      const w = this.writers[this.head] as Writer;
+      this.writers[this.head++] = undefined;
+      flushOne(w);
+    }
+    this.running = false;
+    if (this.head >= this.writers.length) {
+      this.writers = [];
+      this.due = [];
+      this.head = 0;
+      return;
+    }
+    if (this.head > 1024 && this.head * 2 > this.writers.length) {
+      this.writers = this.writers.slice(this.head);
+      this.due = this.due.slice(this.head);
+      this.head = 0;
+    }
+    this.arm((this.due[this.head] as number) - performance.now());
+  };
+}
+
+const immediate = new ImmediateQueue();
+const delayed = new Map<number, DelayQueue>();
+
+function delayedQueue(delay: number): DelayQueue {
+  let q = delayed.get(delay);
+  if (q === undefined) {
+    q = new DelayQueue(delay);
+    delayed.set(delay, q);
+  }
+  return q;
 }

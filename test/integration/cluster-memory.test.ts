@@ -3,7 +3,12 @@ import { afterEach, describe, it } from 'node:test';
 import { MemoryControlBus, MemoryController } from '../../src/core/memory/controller.js';
 import { Node } from '../../src/core/node.js';
 import type { NodeHandlers } from '../../src/core/handlers.js';
-import { connectFake, waitFor, type FakeTransport } from '../helpers/fake-transport.js';
+import {
+  connectFake,
+  waitFor,
+  type FakeTransport,
+  type FakeTransportOptions,
+} from '../helpers/fake-transport.js';
 
 const handlers: NodeHandlers = {
   onConnecting: async (e) => ({ credentials: { userId: e.name ?? '' } }),
@@ -30,8 +35,12 @@ async function cluster(n: number, interval = 200): Promise<{ bus: MemoryControlB
   return { bus, nodes: out };
 }
 
-async function connectUser(node: Node, user: string): Promise<FakeTransport> {
-  const t = connectFake(node);
+async function connectUser(
+  node: Node,
+  user: string,
+  opts: FakeTransportOptions = {},
+): Promise<FakeTransport> {
+  const t = connectFake(node, opts);
   t.send({ id: 1, connect: { name: user } });
   await waitFor(() => t.reply(1) !== undefined, 2000, 'connect reply');
   assert.equal(t.reply(1)?.error, undefined);
@@ -145,7 +154,8 @@ void describe('nodes joined by an in-process controller', () => {
       nodes: [a, b],
     } = await cluster(2);
     assert.ok(a && b);
-    const bob = await connectUser(b, 'bob');
+    // Only emulation connections (HTTP-streaming, SSE) take commands through their session.
+    const bob = await connectUser(b, 'bob', { emulation: true, name: 'http_stream' });
     const session = bob.client.sessionId;
     await waitFor(() => a.cluster.liveNodes().length === 2, 2000, 'two nodes');
     assert.equal(await a.routeSessionData('no-such-node', session, Buffer.from('{}')), false);
