@@ -84,10 +84,20 @@ function urlFor(i: number): string {
   return `${init.wsUrl}?${q}`;
 }
 
+/**
+ * permessage-deflate offer of the load generator's clients (to measure `websocket.compression`):
+ * env BENCH_WS_DEFLATE=1 offers it (ws compresses the client's own messages from 1024 bytes),
+ * `all` also compresses every client message, as browsers do.
+ */
+function deflateOption(): boolean | { threshold: number } {
+  const v = process.env.BENCH_WS_DEFLATE;
+  return v === 'all' ? { threshold: 0 } : v === '1';
+}
+
 /** Open connection i; resolves when subscribed, rejects on error/timeout. */
 function open(i: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(urlFor(i), { perMessageDeflate: false });
+    const ws = new WebSocket(urlFor(i), { perMessageDeflate: deflateOption() });
     const chans = channelsOf(init.layout, i);
     let ready = false;
     let pendingSubs = chans.length;

@@ -1,12 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from '../../core/logger.js';
 import { noopLogger } from '../../core/logger.js';
 import type { ConnectionMeta, Transport } from '../../core/transport.js';
 import type { Codec } from '../../protocol/codec.js';
 import type { ProtocolType } from '../../protocol/types.js';
-import { WebSocketTransport, type WriteWatcher } from './transport.js';
+import { deflateSettings, WebSocketTransport, type DeflateSettings, type WriteWatcher } from './transport.js';
 
 /** What the acceptor feeds with a connection's incoming frames (a core `Client`). */
 export interface ConnectionSink {
@@ -19,13 +20,19 @@ export interface WebSocketAcceptorOptions {
   messageSizeLimit: number;
   /** A write not handed to the kernel within this many ms terminates the socket. 0 = no limit. */
   writeTimeout: number;
-  /** permessage-deflate; off by default. */
-  compression?: { level: number; minSize: number };
+  /**
+   * permessage-deflate (off when absent), negotiated as Centrifugo does: no server context
+   * takeover, client context takeover off too. Flushes of at most `minSize` payload bytes go
+   * uncompressed (0: compress all). `decompressedMessageSizeLimit` bounds an incoming message after
+   * decompression (close 1009 past it); 0 = 10 x `messageSizeLimit`.
+   */
+  compression?: { level: number; minSize: number; decompressedMessageSizeLimit?: number };
   /** Native ping period for `cf_ws_frame_ping_pong=true` connections (ms). */
   pingInterval: number;
   /** Time to answer a native ping (ms); 0 = not checked. */
   pongTimeout: number;
-  codecFor(type: ProtocolType): Codec;
+  /** Not used any more: frames are built by the transport (kept for existing callers). */
+  codecFor?(type: ProtocolType): Codec;
   /** Called once per accepted socket; the returned sink gets the socket's frames and its close. */
   onConnection(transport: Transport, meta: ConnectionMeta): ConnectionSink;
   logger?: Logger;
@@ -60,20 +67,29 @@ export class WebSocketAcceptor implements WriteWatcher {
   private readonly nativePings = new Map<WebSocket, NativePing>();
   private pingTicker: NodeJS.Timeout | undefined;
   private closed = false;
+  private readonly deflate: DeflateSettings | undefined;
+  /** Largest incoming message after decompression; 0 = ws's own limit (`maxPayload`). */
+  private readonly decompressedLimit: number;
 
   constructor(private readonly options: WebSocketAcceptorOptions) {
     this.logger = options.logger ?? noopLogger;
+    const c = options.compression;
+    this.deflate = c ? deflateSettings(c.level, c.minSize) : undefined;
+    this.decompressedLimit = !c
+      ? 0
+      : (c.decompressedMessageSizeLimit ?? 0) > 0
+        ? (c.decompressedMessageSizeLimit as number)
+        : options.messageSizeLimit * DECOMPRESSED_LIMIT_FACTOR;
     this.wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,
       // Frames are decoded by the codec whatever their type; invalid JSON fails there anyway.
       skipUTF8Validation: true,
       ...(options.messageSizeLimit > 0 ? { maxPayload: options.messageSizeLimit } : {}),
+      // ws only negotiates the extension and decompresses incoming messages: outgoing frames are
+      // compressed by the transport (once per broadcast), never by ws.
       perMessageDeflate: options.compression
-        ? {
-            threshold: options.compression.minSize,
-            zlibDeflateOptions: { level: options.compression.level },
-          }
+        ? { serverNoContextTakeover: true, clientNoContextTakeover: true }
         : false,
       handleProtocols: (protocols) => {
         if (protocols.has(SUBPROTOCOL_PROTOBUF)) return SUBPROTOCOL_PROTOBUF;
@@ -93,10 +109,10 @@ export class WebSocketAcceptor implements WriteWatcher {
       socket.destroy();
       return;
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, req, socket));
   }
 
-  private accept(ws: WebSocket, req: IncomingMessage): void {
+  private accept(ws: WebSocket, req: IncomingMessage, socket: Duplex): void {
     const query = parseQuery(req.url);
     const protocol: ProtocolType =
       ws.protocol === SUBPROTOCOL_PROTOBUF ||
@@ -107,10 +123,11 @@ export class WebSocketAcceptor implements WriteWatcher {
     const nativePing = query.get('cf_ws_frame_ping_pong') === 'true';
     const transport = new WebSocketTransport(
       ws,
+      socket,
       protocol,
       !nativePing,
-      this.options.codecFor(protocol),
       this.options.writeTimeout > 0 ? this : undefined,
+      this.deflate !== undefined ? this.negotiateDeflate(ws) : undefined,
     );
     this.sockets.add(ws);
     let sink: ConnectionSink;
@@ -137,6 +154,25 @@ export class WebSocketAcceptor implements WriteWatcher {
       this.logger.debug({ err: err.message }, 'websocket error');
     });
     if (nativePing) this.watchNativePing(ws, transport);
+  }
+
+  /**
+   * The transport's compression when the client negotiated permessage-deflate. Frames are
+   * compressed with a 15-bit window, so a client that limited the server window below that
+   * (`server_max_window_bits`) gets uncompressed frames, which the extension always allows.
+   * Also applies the decompressed size limit to this socket's incoming messages. ws checks one
+   * limit per socket, against the wire size and the decompressed size alike, so on a socket that
+   * negotiated compression that limit is the decompressed one (Centrifugo's bound on memory per
+   * message), for compressed and uncompressed frames.
+   */
+  private negotiateDeflate(ws: WebSocket): DeflateSettings | undefined {
+    const ext = negotiatedDeflate(ws);
+    if (ext === undefined) return undefined;
+    if (this.decompressedLimit > 0) setIncomingLimit(ws, ext, this.decompressedLimit);
+    inflateMessagesSynchronously(ext);
+    const bits = ext.params?.server_max_window_bits;
+    if (typeof bits === 'number' && bits < 15) return undefined;
+    return this.deflate;
   }
 
   /**
@@ -238,6 +274,93 @@ export class WebSocketAcceptor implements WriteWatcher {
     this.sockets.clear();
     this.wss.close();
   }
+}
+
+/** Centrifugo's default: decompressed messages may be 10 x `message_size_limit`. */
+const DECOMPRESSED_LIMIT_FACTOR = 10;
+
+/** What the acceptor reads and sets of ws's per-socket permessage-deflate state (ws 8 internals). */
+interface DeflateExtension {
+  params?: { server_max_window_bits?: number | boolean; client_no_context_takeover?: boolean };
+  /** Largest decompressed incoming message (ws closes with 1009 past it). */
+  _maxPayload: number;
+  decompress(data: Buffer, fin: boolean, cb: (err: Error | null, buf?: Buffer) => void): void;
+}
+
+/**
+ * Replaces ws's decompression of a socket's incoming messages with a synchronous inflate per
+ * message. With client_no_context_takeover a message carries no state to the next, and ws would
+ * otherwise keep a zlib stream (about 40 KB) for the life of every socket whose client compresses
+ * its messages, as browsers do (pongs included), and go through zlib's thread pool for each one
+ * (~100 µs of CPU for a 2-byte pong against ~25 µs here; a tiny message seen before costs a map
+ * lookup). The result is handed back on the next tick, as ws's receiver expects; its own size
+ * check then applies to the inflated message.
+ */
+function inflateMessagesSynchronously(ext: DeflateExtension): void {
+  if (ext.params?.client_no_context_takeover !== true || typeof ext.decompress !== 'function') return;
+  let parts: Buffer[] = [];
+  ext.decompress = (data, fin, cb) => {
+    parts.push(data);
+    if (!fin) {
+      process.nextTick(cb, null, EMPTY);
+      return;
+    }
+    const message = parts.length === 1 ? data : Buffer.concat(parts);
+    parts = [];
+    // Pongs and other tiny messages compress to the same few bytes every time: inflate once.
+    const key = message.length <= TINY ? message.toString('latin1') : undefined;
+    const hit = key !== undefined ? tinyInflated.get(key) : undefined;
+    if (hit !== undefined) {
+      process.nextTick(cb, null, Buffer.from(hit));
+      return;
+    }
+    const limit = ext._maxPayload;
+    let out: Buffer;
+    try {
+      out = inflateRawSync(Buffer.concat([message, SYNC_TAIL]), {
+        finishFlush: zlibConstants.Z_SYNC_FLUSH,
+        ...(limit > 0 ? { maxOutputLength: limit + 1 } : {}),
+      });
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE') {
+        process.nextTick(cb, err);
+        return;
+      }
+      // Past the limit: stop inflating, and let ws's receiver see an oversized message (1009).
+      out = Buffer.allocUnsafe(limit + 1);
+    }
+    if (key !== undefined && out.length <= TINY_OUT) {
+      if (tinyInflated.size >= TINY_ENTRIES) tinyInflated.clear();
+      tinyInflated.set(key, Buffer.from(out));
+    }
+    process.nextTick(cb, null, out);
+  };
+}
+
+/** Compressed messages up to this size are looked up in `tinyInflated` first. */
+const TINY = 24;
+/** ... and cached when they inflate to at most this many bytes. */
+const TINY_OUT = 64;
+const TINY_ENTRIES = 256;
+/** Inflated tiny messages by their compressed bytes (latin1), shared by all sockets. */
+const tinyInflated = new Map<string, Buffer>();
+const EMPTY = Buffer.alloc(0);
+/** What RFC 7692 has the receiver append to a message before inflating it. */
+const SYNC_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/** Sets the largest incoming message of one socket (ws 8 internals: receiver and inflater). */
+function setIncomingLimit(ws: WebSocket, ext: DeflateExtension, limit: number): void {
+  const receiver = (ws as unknown as { _receiver?: { _maxPayload: number } })._receiver;
+  if (receiver === undefined || typeof receiver._maxPayload !== 'number') return;
+  receiver._maxPayload = limit;
+  ext._maxPayload = limit;
+}
+
+/** ws's negotiated permessage-deflate of a socket, if any. */
+function negotiatedDeflate(ws: WebSocket): DeflateExtension | undefined {
+  const extensions = (ws as unknown as { _extensions?: Record<string, DeflateExtension | undefined> })
+    ._extensions;
+  return extensions?.['permessage-deflate'];
 }
 
 function parseQuery(url: string | undefined): URLSearchParams {

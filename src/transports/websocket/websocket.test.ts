@@ -6,9 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import type { ConnectionMeta, Transport } from '../../core/transport.js';
+import type { Duplex } from 'node:stream';
+import { markShared } from '../../core/encoded.js';
 import { codecFor } from '../../protocol/index.js';
+import type { ProtocolType } from '../../protocol/types.js';
 import { waitFor } from '../../../test/helpers/wait.js';
 import { WebSocketAcceptor } from './acceptor.js';
+import { dataFrames, payloadOf, tappedWebSocket, type TappedWebSocket } from './test-kit.js';
+import { WebSocketTransport, deflateSettings } from './transport.js';
 
 interface Conn {
   transport: Transport;
@@ -24,6 +29,7 @@ async function startAcceptor(
     pingInterval?: number;
     pongTimeout?: number;
     writeTimeout?: number;
+    compression?: { level: number; minSize: number; decompressedMessageSizeLimit?: number };
   } = {},
 ): Promise<{ url: string; conns: Conn[]; acceptor: WebSocketAcceptor; close(): Promise<void> }> {
   const conns: Conn[] = [];
@@ -32,7 +38,7 @@ async function startAcceptor(
     writeTimeout: opts.writeTimeout ?? 1000,
     pingInterval: opts.pingInterval ?? 25000,
     pongTimeout: opts.pongTimeout ?? 8000,
-    codecFor,
+    ...(opts.compression ? { compression: opts.compression } : {}),
     onConnection: (transport, meta) => {
       const c: Conn = { transport, meta, received: [], closed: false };
       conns.push(c);
@@ -271,6 +277,283 @@ describe('WebSocket write timeout', () => {
       }
       assert.equal(conn.closed, true, 'the stuck socket was terminated');
       sock.destroy();
+    } finally {
+      await srv.close();
+    }
+  });
+});
+
+/** Opens a recording client and returns it with its server-side connection. */
+async function tapped(
+  srv: Awaited<ReturnType<typeof startAcceptor>>,
+  options: WebSocket.ClientOptions,
+  path = '',
+  protocols?: string,
+): Promise<{ ws: TappedWebSocket; conn: Conn }> {
+  const before = srv.conns.length;
+  const { Ctor } = tappedWebSocket(options);
+  const ws = new Ctor(srv.url + path, protocols) as TappedWebSocket;
+  await once(ws, 'open');
+  await waitFor(() => srv.conns.length > before);
+  return { ws, conn: srv.conns[before] as Conn };
+}
+
+/** Collects the messages a `ws` client decodes. */
+function collect(ws: WebSocket): Buffer[] {
+  const got: Buffer[] = [];
+  ws.on('message', (d: Buffer) => got.push(Buffer.from(d)));
+  return got;
+}
+
+const json = codecFor('json');
+const pb = codecFor('protobuf');
+const pubReply = (codec: typeof json, text: string): Uint8Array =>
+  codec.encodeReply({ push: { channel: 'c', pub: { data: Buffer.from(JSON.stringify(text)) } } });
+
+describe('WebSocket frames', () => {
+  let srv: Awaited<ReturnType<typeof startAcceptor>>;
+  before(async () => {
+    srv = await startAcceptor();
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  it('frames payloads around the 7-bit, 16-bit and 64-bit length limits', async () => {
+    const { ws, conn } = await tapped(srv, { perMessageDeflate: false }, '', 'centrifuge-protobuf');
+    const got = collect(ws);
+    // Protobuf frames carry a varint prefix: sizes chosen so the payload hits each boundary.
+    const sizes = [124, 125, 65533, 65534, 70000, 3 * 65536];
+    for (const n of sizes) conn.transport.write([Buffer.alloc(n, n & 0xff)]);
+    await waitFor(() => got.length === sizes.length);
+    sizes.forEach((n, i) => {
+      assert.deepEqual(new Uint8Array(got[i] as Buffer), pb.joinFrame([Buffer.alloc(n, n & 0xff)]));
+    });
+    assert.deepEqual(
+      dataFrames(ws.frames).map((f) => [f.opcode, f.rsv1, f.payload.length]),
+      sizes.map((n) => [2, false, pb.joinFrame([Buffer.alloc(n)]).length]),
+    );
+    ws.close();
+  });
+
+  it('writes data written before close ahead of the close frame', async () => {
+    const { ws, conn } = await tapped(srv, {});
+    const events: string[] = [];
+    ws.on('message', (d: Buffer) => events.push(d.toString()));
+    ws.on('close', (code: number) => events.push(`close ${code}`));
+    conn.transport.write([json.encodeReply({ id: 1 })]);
+    conn.transport.close({ code: 3001, reason: 'shutdown' });
+    await waitFor(() => events.length === 2);
+    assert.deepEqual(events, ['{"id":1}', 'close 3001']);
+  });
+});
+
+describe('WebSocket shared broadcast frames', () => {
+  /** A transport over fake ws/socket objects recording what is written. */
+  function fakeTransport(protocol: ProtocolType, deflate?: ReturnType<typeof deflateSettings>) {
+    const writes: Buffer[] = [];
+    const socket = { destroyed: false, write: (b: Buffer) => writes.push(b) } as unknown as Duplex;
+    const ws = { readyState: 1, bufferedAmount: 0 } as unknown as WebSocket;
+    return { t: new WebSocketTransport(ws, socket, protocol, true, undefined, deflate), writes };
+  }
+
+  for (const protocol of ['json', 'protobuf'] as const) {
+    it(`${protocol}: builds the frame of a shared message once and writes that Buffer to every socket`, () => {
+      const codec = codecFor(protocol);
+      const shared = markShared(pubReply(codec, 'hello'));
+      const a = fakeTransport(protocol);
+      const b = fakeTransport(protocol);
+      a.t.write([shared]);
+      b.t.write([shared]);
+      assert.equal(a.writes.length, 1);
+      assert.equal(a.writes[0], b.writes[0], 'same Buffer instance');
+      const frame = a.writes[0] as Buffer;
+      assert.equal(frame[0], protocol === 'json' ? 0x81 : 0x82);
+      assert.deepEqual(new Uint8Array(frame.subarray(2)), new Uint8Array(codec.joinFrame([shared])));
+
+      const unshared = pubReply(codec, 'hello');
+      a.t.write([unshared]);
+      b.t.write([unshared]);
+      assert.notEqual(a.writes[1], b.writes[1], 'an unshared message is framed per socket');
+      assert.deepEqual(a.writes[1], frame);
+    });
+
+    it(`${protocol}: compresses a shared message once for every compressed socket`, () => {
+      const codec = codecFor(protocol);
+      const shared = markShared(pubReply(codec, 'x'.repeat(300)));
+      const deflate = deflateSettings(1, 0);
+      const a = fakeTransport(protocol, deflate);
+      const b = fakeTransport(protocol, deflate);
+      const plain = fakeTransport(protocol);
+      a.t.write([shared]);
+      b.t.write([shared]);
+      plain.t.write([shared]);
+      assert.equal(a.writes[0], b.writes[0], 'same compressed Buffer');
+      const frame = a.writes[0] as Buffer;
+      assert.equal(frame[0], (protocol === 'json' ? 0x81 : 0x82) | 0x40, 'RSV1 set');
+      assert.ok(frame.length < shared.length, 'smaller than the message');
+      assert.equal((plain.writes[0] as Buffer)[0], protocol === 'json' ? 0x81 : 0x82, 'RSV1 clear');
+
+      // A ping-sized message is never worth compressing, even with compression_min_size 0.
+      a.t.write([codec.encodeReply({})]);
+      assert.equal((a.writes[1] as Buffer)[0], protocol === 'json' ? 0x81 : 0x82, 'RSV1 clear');
+    });
+  }
+});
+
+describe('WebSocket permessage-deflate', () => {
+  let srv: Awaited<ReturnType<typeof startAcceptor>>;
+  before(async () => {
+    srv = await startAcceptor({ compression: { level: 1, minSize: 100 } });
+  });
+  after(async () => {
+    await srv.close();
+  });
+
+  it('negotiates no context takeover and compresses frames over compression_min_size', async () => {
+    const { ws, conn } = await tapped(srv, { perMessageDeflate: true });
+    assert.match(ws.negotiated, /^permessage-deflate/);
+    assert.match(ws.negotiated, /server_no_context_takeover/);
+    assert.match(ws.negotiated, /client_no_context_takeover/);
+    const got = collect(ws);
+    const small = json.encodeReply({ id: 1 });
+    const big = markShared(pubReply(json, 'y'.repeat(500)));
+    assert.ok(small.length <= 100 && big.length > 100);
+    conn.transport.write([small]);
+    conn.transport.write([big]);
+    await waitFor(() => got.length === 2);
+    assert.deepEqual(
+      got.map((b) => b.toString()),
+      [small, big].map((m) => Buffer.from(m).toString()),
+    );
+    const frames = dataFrames(ws.frames);
+    assert.deepEqual(
+      frames.map((f) => f.rsv1),
+      [false, true],
+    );
+    assert.ok((frames[1] as { payload: Buffer }).payload.length < big.length / 4, 'compressed on the wire');
+    ws.close();
+  });
+
+  it('sends the same broadcast compressed to compressed clients and plain to the others', async () => {
+    const c1 = await tapped(srv, { perMessageDeflate: true });
+    const c2 = await tapped(srv, { perMessageDeflate: true });
+    const off = await tapped(srv, { perMessageDeflate: false });
+    assert.equal(off.ws.negotiated, '');
+    assert.equal(off.conn.transport instanceof WebSocketTransport && off.conn.transport.deflate, undefined);
+    const msg = markShared(pubReply(json, 'z'.repeat(400)));
+    const logs = [c1, c2, off].map((c) => collect(c.ws));
+    for (const c of [c1, c2, off]) c.conn.transport.write([msg]);
+    await waitFor(() => logs.every((l) => l.length === 1));
+    for (const l of logs) assert.equal(l[0]?.toString(), Buffer.from(msg).toString());
+    assert.deepEqual(
+      [c1, c2, off].map((c) => dataFrames(c.ws.frames)[0]?.rsv1),
+      [true, true, false],
+    );
+    for (const c of [c1, c2, off]) c.ws.close();
+  });
+
+  for (const protocol of ['json', 'protobuf'] as const) {
+    it(`${protocol}: a flush of several shared and unshared messages is one compressed frame`, async () => {
+      const codec = codecFor(protocol);
+      const { ws, conn } = await tapped(
+        srv,
+        { perMessageDeflate: true },
+        '',
+        protocol === 'json' ? 'centrifuge-json' : 'centrifuge-protobuf',
+      );
+      const got = collect(ws);
+      const messages = [
+        markShared(pubReply(codec, 'first '.repeat(30))),
+        codec.encodeReply({ id: 5, rpc: { data: Buffer.from('"own reply"') } }),
+        markShared(pubReply(codec, 'third '.repeat(30))),
+        codec.encodeReply({}),
+      ];
+      conn.transport.write(messages);
+      await waitFor(() => got.length === 1);
+      assert.deepEqual(new Uint8Array(got[0] as Buffer), codec.joinFrame(messages));
+      const [frame] = dataFrames(ws.frames);
+      assert.equal(frame?.rsv1, true);
+      assert.deepEqual(new Uint8Array(payloadOf(frame as never)), codec.joinFrame(messages));
+      ws.close();
+    });
+  }
+
+  it('sends plain frames to a client that limited the server window below 15 bits', async () => {
+    const { ws, conn } = await tapped(srv, { perMessageDeflate: { serverMaxWindowBits: 10 } });
+    assert.match(ws.negotiated, /server_max_window_bits=10/);
+    const got = collect(ws);
+    const msg = markShared(pubReply(json, 'w'.repeat(400)));
+    conn.transport.write([msg]);
+    await waitFor(() => got.length === 1);
+    assert.equal(got[0]?.toString(), Buffer.from(msg).toString());
+    assert.equal(dataFrames(ws.frames)[0]?.rsv1, false);
+    ws.close();
+  });
+});
+
+describe('WebSocket decompressed message size limit', () => {
+  /** A client compressing everything it sends. */
+  const deflating = { perMessageDeflate: { threshold: 0 } };
+
+  it('allows 10 x message_size_limit after decompression by default', async () => {
+    const srv = await startAcceptor({ messageSizeLimit: 1000, compression: { level: 1, minSize: 0 } });
+    try {
+      const ok = await tapped(srv, deflating);
+      ok.ws.send('a'.repeat(9000));
+      await waitFor(() => ok.conn.received.length === 1);
+      assert.equal(ok.conn.received[0]?.length, 9000);
+
+      const bomb = await tapped(srv, deflating);
+      const closed = closeEvent(bomb.ws);
+      bomb.ws.send('a'.repeat(20000));
+      assert.equal((await closed).code, 1009);
+      assert.equal(bomb.conn.received.length, 0);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('decompresses pipelined compressed messages in order and keeps no inflater between them', async () => {
+    const srv = await startAcceptor({ messageSizeLimit: 65536, compression: { level: 1, minSize: 0 } });
+    try {
+      const c = await tapped(srv, deflating);
+      const texts = ['first', 'second', 'third'].map((w) => `{"word":"${w.repeat(50)}"}`);
+      for (const t of texts) c.ws.send(t);
+      // One message in two compressed fragments.
+      c.ws.send('{"frag":"' + 'a'.repeat(100), { fin: false });
+      c.ws.send('b'.repeat(100) + '"}', { fin: true });
+      // Tiny messages (pongs) compress to the same bytes each time.
+      for (let i = 0; i < 3; i++) c.ws.send('{}');
+      c.ws.send('{"a":1}');
+      await waitFor(() => c.conn.received.length === 8);
+      assert.deepEqual(
+        c.conn.received.map((d) => Buffer.from(d).toString()),
+        [...texts, `{"frag":"${'a'.repeat(100)}${'b'.repeat(100)}"}`, '{}', '{}', '{}', '{"a":1}'],
+      );
+      // ws 8 internals: the socket's permessage-deflate state holds no zlib stream once idle.
+      const transport = c.conn.transport as WebSocketTransport;
+      const ext = (transport.ws as unknown as { _extensions: Record<string, { _inflate: unknown }> })
+        ._extensions['permessage-deflate'];
+      assert.equal(ext?._inflate, null);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  it('applies websocket.decompressed_message_size_limit when set', async () => {
+    const srv = await startAcceptor({
+      messageSizeLimit: 1000,
+      compression: { level: 1, minSize: 0, decompressedMessageSizeLimit: 3000 },
+    });
+    try {
+      const c = await tapped(srv, deflating);
+      c.ws.send('b'.repeat(2500));
+      await waitFor(() => c.conn.received.length === 1);
+      const closed = closeEvent(c.ws);
+      c.ws.send('b'.repeat(3500));
+      assert.equal((await closed).code, 1009);
+      assert.equal(c.conn.received.length, 1);
     } finally {
       await srv.close();
     }

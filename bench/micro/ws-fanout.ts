@@ -1,0 +1,199 @@
+/**
+ * Micro-benchmark: server CPU per socket write of broadcast messages written to N WebSocket
+ * connections, by write path, without the rest of Gyre (no HTTP API, no client state):
+ *
+ * - `ws.send`: `ws`'s `send` per socket (what Gyre did before, and what the plain-ws baseline does):
+ *   ws builds a header per socket and writes header + payload with cork/writev;
+ * - `frame/shared`: `WebSocketTransport.write` of a broadcast message (`markShared`): the frame is
+ *   built once and the same Buffer is written to every socket;
+ * - `frame/unshared`: the same with a message that is not marked shared: a frame built per socket;
+ * - `deflate/ws.send`: ws compresses per socket (permessage-deflate, no context takeover);
+ * - `deflate/shared`: the transport compresses once per broadcast and writes the same frame.
+ *
+ * The clients (plain `ws` clients, permessage-deflate on for the deflate modes) run in a child
+ * process pinned to core 1, the server side in this process pinned to core 0 (when `taskset`
+ * exists). Every round writes one message to every socket, then waits for the clients to have
+ * received it and for `--gap` ms (10 rounds/s by default, so no flush holds two messages). Server
+ * CPU = `process.cpuUsage()` of this process over the rounds (all threads, zlib's included).
+ *
+ * `--batch K` writes K messages per socket per round (one flush holding K broadcasts, as under load);
+ * the CPU figure is then per socket write, not per message.
+ *
+ *   node --import tsx bench/micro/ws-fanout.ts [--conns 5000] [--rounds 50] [--gap 100] [--size 64] [--batch 1]
+ *     [--modes ws.send,frame/shared,frame/unshared,deflate/ws.send,deflate/shared]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import WebSocket from 'ws';
+import { markShared } from '../../src/core/encoded.js';
+import type { Transport } from '../../src/core/transport.js';
+import { jsonCodec } from '../../src/protocol/index.js';
+import { WebSocketAcceptor } from '../../src/transports/websocket/acceptor.js';
+import type { WebSocketTransport } from '../../src/transports/websocket/transport.js';
+import { canPin, pinProcess } from '../lib/proc.js';
+
+const MODES = ['ws.send', 'frame/shared', 'frame/unshared', 'deflate/ws.send', 'deflate/shared'] as const;
+type Mode = (typeof MODES)[number];
+
+interface ToChild {
+  open?: { url: string; conns: number; deflate: boolean };
+  close?: true;
+}
+interface FromChild {
+  opened?: number;
+  received?: number;
+}
+
+// ---------------------------------------------------------------- client side (child process)
+
+async function child(): Promise<void> {
+  const sockets: WebSocket[] = [];
+  let received = 0;
+  process.on('message', (m: ToChild) => {
+    if (m.open) void openAll(m.open.url, m.open.conns, m.open.deflate);
+    if (m.close) {
+      for (const s of sockets) s.terminate();
+      process.exit(0);
+    }
+  });
+  setInterval(() => process.send?.({ received } satisfies FromChild), 5).unref();
+  async function openAll(url: string, n: number, deflate: boolean): Promise<void> {
+    for (let i = 0; i < n; i += 100) {
+      await Promise.all(
+        Array.from({ length: Math.min(100, n - i) }, async () => {
+          const ws = new WebSocket(url, 'centrifuge-json', { perMessageDeflate: deflate });
+          ws.on('message', () => received++);
+          ws.on('error', () => {});
+          await once(ws, 'open');
+          sockets.push(ws);
+        }),
+      );
+    }
+    process.send?.({ opened: sockets.length } satisfies FromChild);
+  }
+}
+
+// ---------------------------------------------------------------- server side
+
+async function runMode(
+  mode: Mode,
+  o: { conns: number; rounds: number; gap: number; size: number; batch: number },
+): Promise<number> {
+  const deflate = mode.startsWith('deflate/');
+  const transports: WebSocketTransport[] = [];
+  const acceptor = new WebSocketAcceptor({
+    messageSizeLimit: 65536,
+    writeTimeout: 0,
+    pingInterval: 0,
+    pongTimeout: 0,
+    ...(deflate ? { compression: { level: 1, minSize: 0 } } : {}),
+    onConnection: (t: Transport) => {
+      transports.push(t as WebSocketTransport);
+      return { handleData: () => {}, handleClose: () => {} };
+    },
+  });
+  const server = http.createServer();
+  server.on('upgrade', (req, socket, head: Buffer) => acceptor.handleUpgrade(req, socket, head));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/connection/websocket`;
+
+  const kid: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child'], {
+    execArgv: ['--import', 'tsx'],
+  });
+  if (canPin() && kid.pid !== undefined) pinProcess(kid.pid, 1);
+  let received = 0;
+  let opened = -1;
+  kid.on('message', (m: FromChild) => {
+    if (m.received !== undefined) received = m.received;
+    if (m.opened !== undefined) opened = m.opened;
+  });
+  kid.send({ open: { url, conns: o.conns, deflate } } satisfies ToChild);
+  while (opened < 0) await sleep(20);
+  if (opened !== o.conns || transports.length !== o.conns) throw new Error(`opened ${opened}`);
+  if (deflate && transports.some((t) => t.deflate === undefined)) throw new Error('deflate not negotiated');
+  if (mode === 'deflate/ws.send') {
+    // The acceptor leaves ws's threshold at its default (1024 bytes): let ws compress everything,
+    // as the transport does with compression_min_size 0 (ws 8 internals).
+    for (const t of transports) {
+      const ext = (t.ws as unknown as { _extensions: Record<string, { _threshold: number }> })._extensions;
+      const pmd = ext['permessage-deflate'];
+      if (pmd) pmd._threshold = 0;
+    }
+  }
+  await sleep(200);
+
+  const padding = 'x'.repeat(Math.max(0, o.size - 30));
+  const start = process.cpuUsage();
+  let expected = received;
+  for (let r = 0; r < o.rounds; r++) {
+    const batch = Array.from({ length: o.batch }, (_, i) => {
+      const payload = Buffer.from(`{"t":${Date.now()},"s":${r},"i":${i},"p":"${padding}"}`);
+      return jsonCodec.encodeReply({ push: { channel: 'c', pub: { data: payload } } });
+    });
+    if (mode === 'frame/shared' || mode === 'deflate/shared') {
+      for (const m of batch) markShared(m);
+      for (const t of transports) t.write(batch);
+    } else if (mode === 'frame/unshared') {
+      for (const t of transports) t.write(batch);
+    } else {
+      // What the transport did before: join with the codec, then ws.send.
+      for (const t of transports) t.ws.send(jsonCodec.joinFrame(batch), { binary: false });
+    }
+    expected += o.conns;
+    const deadline = Date.now() + 10_000;
+    while (received < expected && Date.now() < deadline) await sleep(2);
+    await sleep(o.gap);
+  }
+  const used = process.cpuUsage(start);
+  kid.send({ close: true } satisfies ToChild);
+  await once(kid, 'exit');
+  acceptor.close();
+  server.close();
+  if (received < expected) throw new Error(`${mode}: received ${received} of ${expected}`);
+  return (used.user + used.system) / (o.rounds * o.conns);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'boolean', default: false },
+      conns: { type: 'string', default: '5000' },
+      rounds: { type: 'string', default: '50' },
+      gap: { type: 'string', default: '100' },
+      size: { type: 'string', default: '64' },
+      batch: { type: 'string', default: '1' },
+      modes: { type: 'string', default: MODES.join(',') },
+      repeat: { type: 'string', default: '1' },
+    },
+  });
+  if (values.child) return child();
+  if (canPin()) pinProcess(process.pid, 0);
+  const o = {
+    conns: Number(values.conns),
+    rounds: Number(values.rounds),
+    gap: Number(values.gap),
+    size: Number(values.size),
+    batch: Number(values.batch),
+  };
+  const modes = values.modes.split(',') as Mode[];
+  console.log(
+    `${o.conns} connections, ${o.rounds} rounds, ${o.gap} ms apart, ${o.batch} x ${o.size}-byte data per write`,
+  );
+  for (let rep = 0; rep < Number(values.repeat); rep++) {
+    for (const mode of modes) {
+      const us = await runMode(mode, o);
+      console.log(`${mode.padEnd(16)} ${us.toFixed(2).padStart(7)} µs server CPU per socket write`);
+    }
+  }
+}
+
+await main();

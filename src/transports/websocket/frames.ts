@@ -1,0 +1,147 @@
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { varintSize, writeVarint } from '../../protocol/frame.js';
+import type { ProtocolType } from '../../protocol/types.js';
+
+/**
+ * Server-to-client WebSocket data frames (RFC 6455 section 5.2), built in one Buffer so that one
+ * socket write sends one frame, and permessage-deflate payloads (RFC 7692) compressed without
+ * context takeover.
+ *
+ * A frame's payload is the connection's flush framed by the codec: JSON lines joined by `\n`, or
+ * Protobuf messages each prefixed by its varint length. Server frames are never masked, so the
+ * frame of a given payload is the same bytes for every socket.
+ */
+
+/** FIN + opcode 1 (text) / 2 (binary). */
+const FIN_TEXT = 0x81;
+const FIN_BINARY = 0x82;
+/** RSV1: the payload is compressed (permessage-deflate). */
+const RSV1 = 0x40;
+/** What a deflate sync flush ends with; RFC 7692 has the sender strip it from a message. */
+const SYNC_TAIL = 4;
+const NEWLINE = 0x0a;
+
+export function firstByte(protocol: ProtocolType, compressed: boolean): number {
+  return (protocol === 'json' ? FIN_TEXT : FIN_BINARY) | (compressed ? RSV1 : 0);
+}
+
+export function headerSize(payloadLength: number): number {
+  return payloadLength < 126 ? 2 : payloadLength < 65536 ? 4 : 10;
+}
+
+/** Writes a frame header at offset 0 of `out`; returns the header size. */
+export function writeHeader(out: Buffer, first: number, payloadLength: number): number {
+  out[0] = first;
+  if (payloadLength < 126) {
+    out[1] = payloadLength;
+    return 2;
+  }
+  if (payloadLength < 65536) {
+    out[1] = 126;
+    out.writeUInt16BE(payloadLength, 2);
+    return 4;
+  }
+  out[1] = 127;
+  out.writeUInt32BE(Math.floor(payloadLength / 0x100000000), 2);
+  out.writeUInt32BE(payloadLength >>> 0, 6);
+  return 10;
+}
+
+/** Length of the codec framing of `messages` (what `Codec.joinFrame` would return). */
+export function payloadLength(protocol: ProtocolType, messages: readonly Uint8Array[]): number {
+  let total = 0;
+  if (protocol === 'json') {
+    total = messages.length - 1;
+    for (const m of messages) total += m.length;
+  } else {
+    for (const m of messages) total += varintSize(m.length) + m.length;
+  }
+  return total;
+}
+
+/** One uncompressed frame holding `messages` framed by the codec (length from `payloadLength`). */
+export function plainFrame(protocol: ProtocolType, messages: readonly Uint8Array[], length: number): Buffer {
+  const out = Buffer.allocUnsafe(headerSize(length) + length);
+  let pos = writeHeader(out, firstByte(protocol, false), length);
+  if (protocol === 'json') {
+    for (let i = 0; i < messages.length; i++) {
+      if (i > 0) out[pos++] = NEWLINE;
+      const m = messages[i] as Uint8Array;
+      out.set(m, pos);
+      pos += m.length;
+    }
+  } else {
+    for (const m of messages) {
+      pos = writeVarint(out, pos, m.length);
+      out.set(m, pos);
+      pos += m.length;
+    }
+  }
+  return out;
+}
+
+/**
+ * The header (plus varint prefix for Protobuf) of a frame holding one message, for writing a large
+ * message without copying it: the header and the message go out as two chunks of one write.
+ */
+export function headerFor(protocol: ProtocolType, message: Uint8Array): Buffer {
+  const prefix = protocol === 'json' ? 0 : varintSize(message.length);
+  const length = prefix + message.length;
+  const out = Buffer.allocUnsafe(headerSize(length) + prefix);
+  const pos = writeHeader(out, firstByte(protocol, false), length);
+  if (prefix > 0) writeVarint(out, pos, message.length);
+  return out;
+}
+
+/**
+ * Compresses one message (with its varint prefix for Protobuf) on its own, with a sync flush: the
+ * result keeps the 4-byte sync tail and ends on a byte boundary, so segments of several messages
+ * can be concatenated into one valid deflate stream (no segment refers to another one's bytes).
+ */
+export function deflateSegment(protocol: ProtocolType, message: Uint8Array, level: number): Buffer {
+  let input = message;
+  if (protocol === 'protobuf') {
+    const framed = Buffer.allocUnsafe(varintSize(message.length) + message.length);
+    framed.set(message, writeVarint(framed, 0, message.length));
+    input = framed;
+  }
+  return deflateRawSync(input, { level, finishFlush: zlibConstants.Z_SYNC_FLUSH });
+}
+
+let newlineSegment: Buffer | undefined;
+
+/** The JSON line separator compressed on its own (see `deflateSegment`). */
+function separator(): Buffer {
+  newlineSegment ??= deflateRawSync(Buffer.of(NEWLINE), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  return newlineSegment;
+}
+
+/** True when a segment ends with the sync flush tail `00 00 ff ff`. */
+function endsWithSyncTail(seg: Buffer): boolean {
+  const n = seg.length;
+  return n >= SYNC_TAIL && seg[n - 4] === 0 && seg[n - 3] === 0 && seg[n - 2] === 0xff && seg[n - 1] === 0xff;
+}
+
+/**
+ * One compressed frame (RSV1 set) from the deflate segments of a flush's messages, in order: for
+ * JSON the separators go between them. The last sync tail is stripped, as RFC 7692 asks.
+ * Returns undefined if a segment is not a sync-flushed deflate stream (then send it plain).
+ */
+export function deflatedFrame(protocol: ProtocolType, segments: readonly Buffer[]): Buffer | undefined {
+  const sep = protocol === 'json' && segments.length > 1 ? separator() : undefined;
+  let length = -SYNC_TAIL;
+  for (const s of segments) {
+    if (!endsWithSyncTail(s)) return undefined;
+    length += s.length;
+  }
+  if (sep !== undefined) length += sep.length * (segments.length - 1);
+  const out = Buffer.allocUnsafe(headerSize(length) + length);
+  let pos = writeHeader(out, firstByte(protocol, true), length);
+  const last = segments.length - 1;
+  for (let i = 0; i <= last; i++) {
+    if (i > 0 && sep !== undefined) pos += sep.copy(out, pos);
+    const s = segments[i] as Buffer;
+    pos += s.copy(out, pos, 0, i === last ? s.length - SYNC_TAIL : s.length);
+  }
+  return out;
+}
