@@ -12,6 +12,7 @@ import {
   SharedNatsConnection,
   type NatsSettings,
 } from '../engines/nats/index.js';
+import { postgresBrokerFromConfig, postgresControllerFromConfig } from '../engines/postgres/index.js';
 import {
   RedisBroker,
   RedisController,
@@ -37,9 +38,9 @@ export interface Engines {
 export class EngineConfigError extends Error {}
 
 interface EngineTypes {
-  broker: 'memory' | 'redis' | 'nats';
+  broker: 'memory' | 'redis' | 'nats' | 'postgres';
   presenceManager: 'memory' | 'redis';
-  controller: 'memory' | 'redis' | 'nats';
+  controller: 'memory' | 'redis' | 'nats' | 'postgres';
 }
 
 function pick<T extends string>(key: string, value: string, allowed: readonly T[]): T {
@@ -52,21 +53,22 @@ function pick<T extends string>(key: string, value: string, allowed: readonly T[
 /**
  * Resolves which broker, presence manager and controller the config asks for, or throws
  * `EngineConfigError` naming the key: `engine.type` (`memory` | `redis`), overridden by
- * `broker.enabled` + `broker.type` (`memory` | `redis` | `nats`) and `presence_manager.enabled` +
- * `presence_manager.type` (`memory` | `redis`). The controller follows the broker (NATS or Redis),
- * else Redis presence, else memory. Pure: call it before opening ports.
+ * `broker.enabled` + `broker.type` (`memory` | `redis` | `nats` | `postgres`) and
+ * `presence_manager.enabled` + `presence_manager.type` (`memory` | `redis`). The controller is
+ * `controller.type` (`postgres`) when `controller.enabled`, else it follows the broker (NATS or
+ * Redis), else Redis presence, else memory. Pure: call it before opening ports.
  */
 export function resolveEngineTypes(config: Config): EngineTypes {
   const engine = pick('engine.type', config.engine.type, ['memory', 'redis'] as const);
   const broker = config.broker.enabled
-    ? pick('broker.type', config.broker.type, ['memory', 'redis', 'nats'] as const)
+    ? pick('broker.type', config.broker.type, ['memory', 'redis', 'nats', 'postgres'] as const)
     : engine;
   const presenceManager = config.presence_manager.enabled
     ? pick('presence_manager.type', config.presence_manager.type, ['memory', 'redis'] as const)
     : engine;
-  if (config.controller.enabled) {
-    throw new EngineConfigError(`controller.type: "${config.controller.type}" is not supported by Gyre`);
-  }
+  const explicitController = config.controller.enabled
+    ? pick('controller.type', config.controller.type, ['postgres'] as const)
+    : undefined;
   if (broker === 'nats' && config.broker.nats.raw_mode.enabled) {
     throw new EngineConfigError('broker.nats.raw_mode.enabled: raw mode is not supported by Gyre');
   }
@@ -74,7 +76,8 @@ export function resolveEngineTypes(config: Config): EngineTypes {
     throw new EngineConfigError(`map_broker.type: "${config.map_broker.type}" is not supported by Gyre`);
   }
   const controller =
-    broker === 'nats' ? 'nats' : broker === 'redis' || presenceManager === 'redis' ? 'redis' : 'memory';
+    explicitController ??
+    (broker === 'nats' ? 'nats' : broker === 'redis' || presenceManager === 'redis' ? 'redis' : 'memory');
   return { broker, presenceManager, controller };
 }
 
@@ -134,6 +137,8 @@ export function buildEngines(config: Config, nodeName: string, logger: Logger): 
     });
   } else if (types.broker === 'nats') {
     broker = new NatsBroker(natsConn(), logger);
+  } else if (types.broker === 'postgres') {
+    broker = postgresBrokerFromConfig(config.broker.postgres, `gyre ${nodeName}`, logger);
   } else {
     broker = new MemoryBroker();
   }
@@ -150,7 +155,9 @@ export function buildEngines(config: Config, nodeName: string, logger: Logger): 
   }
 
   let controller: Controller;
-  if (types.controller === 'nats') {
+  if (types.controller === 'postgres') {
+    controller = postgresControllerFromConfig(config.controller.postgres, `gyre ${nodeName}`, logger);
+  } else if (types.controller === 'nats') {
     controller = new NatsController(natsConn(), logger);
   } else if (types.controller === 'redis') {
     const section = types.broker === 'redis' ? brokerSection : presenceSection;
@@ -160,6 +167,14 @@ export function buildEngines(config: Config, nodeName: string, logger: Logger): 
     controller = new RedisController({ shard: first, nodeName: nodeUid, prefix: section.prefix });
   } else {
     controller = new MemoryController();
+  }
+
+  if (types.broker === 'postgres' && types.controller === 'memory') {
+    logger.warn(
+      {},
+      'broker.type is postgres without controller.enabled: nodes do not learn about each other ' +
+        '(set controller.enabled and controller.type "postgres" for a multi-node setup)',
+    );
   }
 
   return { broker, presenceManager, controller, nodeUid, types };
