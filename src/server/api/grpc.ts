@@ -155,7 +155,7 @@ export async function startGrpcApi(
         return;
       }
       const request = decode(call.request);
-      executor.execute(method, request).then(
+      executor.execute(method, request, 'grpc').then(
         (rep) => {
           if (method === 'batch') callback(null, rep.result ?? { replies: [] });
           else

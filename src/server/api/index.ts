@@ -1,4 +1,4 @@
-export { ApiExecutor } from './executor.js';
+export { ApiExecutor, type ApiMetrics, type ApiProtocol } from './executor.js';
 export { HttpApi, DEFAULT_API_MAX_BODY, type HttpApiOptions, type ApiRoute } from './http.js';
 export { apiMethods, methodsByName, type ApiMethod } from './methods.js';
 export { ApiError, toApiError, httpStatusFor, type ApiErrorObject } from './errors.js';

@@ -8,13 +8,18 @@ export function createAdmission(opts: {
   rateLimit: number;
   openConnections: () => number;
   now?: () => number;
+  /** Called for each connection refused because of the connection limit. */
+  onLimit?: () => void;
 }): () => boolean {
   const now = opts.now ?? Date.now;
   const rate = opts.rateLimit;
   let tokens = rate;
   let last = now();
   return () => {
-    if (opts.connectionLimit > 0 && opts.openConnections() >= opts.connectionLimit) return false;
+    if (opts.connectionLimit > 0 && opts.openConnections() >= opts.connectionLimit) {
+      opts.onLimit?.();
+      return false;
+    }
     if (rate <= 0) return true;
     const t = now();
     tokens = Math.min(rate, tokens + ((t - last) / 1000) * rate);

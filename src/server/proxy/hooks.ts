@@ -71,6 +71,43 @@ function outcome(resp: ProxyResponse): Plain | undefined {
   return resp.result;
 }
 
+/** Timing and failures of proxy calls (implemented by the server's Prometheus metrics). */
+export interface ProxyMetrics {
+  /** A call starts; returns a timestamp for `proxyDone`. */
+  proxyStarted(protocol: string, type: string, name: string): number;
+  /** The call ended; `failed` when the backend could not be reached or answered unusably. */
+  proxyDone(protocol: string, type: string, name: string, started: number, failed: boolean): void;
+}
+
+const metricType: Record<ProxyMethodName, string> = {
+  Connect: 'connect',
+  Refresh: 'refresh',
+  Subscribe: 'subscribe',
+  Publish: 'publish',
+  RPC: 'rpc',
+  SubRefresh: 'sub_refresh',
+};
+
+/**
+ * Measures every unary call of `t`. Wraps `call` on the object itself: the transport keeps its
+ * class (the subscribe stream proxy checks for a GRPC transport).
+ */
+function instrument(t: ProxyTransport, name: string, m: ProxyMetrics): void {
+  const call = t.call.bind(t);
+  t.call = async (method, request, ctx) => {
+    const type = metricType[method];
+    const started = m.proxyStarted(t.kind, type, name);
+    try {
+      const resp = await call(method, request, ctx);
+      m.proxyDone(t.kind, type, name, started, false);
+      return resp;
+    } catch (err) {
+      m.proxyDone(t.kind, type, name, started, true);
+      throw err;
+    }
+  };
+}
+
 /** Options of {@link createProxyHooks}. */
 export interface ProxyHooksOptions {
   config: Config;
@@ -78,6 +115,8 @@ export interface ProxyHooksOptions {
   rules: ChannelRules;
   /** The running node (used to end subscriptions whose sub_refresh proxy says expired). */
   node: () => NodeApi | undefined;
+  /** Proxy call metrics (`name` label: the `proxies[]` name, `default` otherwise). */
+  metrics?: ProxyMetrics | undefined;
 }
 
 /** Proxy hooks plus resource management. */
@@ -111,6 +150,7 @@ export function createProxyHooks(opts: ProxyHooksOptions): ProxyHooksHandle {
     let t = transports.get(key);
     if (!t) {
       t = createTransport(cfg);
+      if (opts.metrics) instrument(t, key.startsWith('named.') ? key.slice(6) : 'default', opts.metrics);
       transports.set(key, t);
     }
     return [t, cfg];

@@ -1,0 +1,2 @@
+export { PrometheusMetrics, type PrometheusOptions } from './prometheus.js';
+export { instrumentRouter, metricsHandler, routeLabel } from './http.js';
