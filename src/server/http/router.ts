@@ -25,6 +25,11 @@ export interface RouterOptions {
   upgrades?: Map<string, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
   /** False when the node's connection limit is reached (503 for new connections). */
   canAccept?(): boolean;
+  /** The admin UI and `/admin/*` endpoints: every path `match` accepts that nothing above took. */
+  admin?: {
+    match(path: string): boolean;
+    handle(req: IncomingMessage, res: ServerResponse, path: string): void;
+  };
   /** Answer 503 to every request while false (node not running yet). */
   ready(): boolean;
 }
@@ -63,7 +68,8 @@ function rejectUpgrade(socket: Duplex, status: number, text: string): void {
 
 /**
  * Builds the request router of one listener: WebSocket upgrades (with the Origin check ⇒ 403
- * before upgrading), the server API, health and connection-init probes; anything else 404.
+ * before upgrading), the server API, health and connection-init probes, the admin UI; anything
+ * else 404.
  */
 export function createRouter(o: RouterOptions): Router {
   return {
@@ -99,6 +105,10 @@ export function createRouter(o: RouterOptions): Router {
         // A plain HTTP request to the WebSocket endpoint (no Upgrade header).
         plainError(res, 400, 'Bad Request');
         req.resume();
+        return;
+      }
+      if (o.admin !== undefined && o.admin.match(path)) {
+        o.admin.handle(req, res, path);
         return;
       }
       plainError(res, 404, '404 page not found');
