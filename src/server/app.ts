@@ -8,6 +8,8 @@ import { startUniGrpc } from '../transports/uni-grpc/index.js';
 import { mountStreamingTransports } from './transports.js';
 import { startGrpcApi } from './api/grpc.js';
 import { ApiExecutor, DEFAULT_API_MAX_BODY, HttpApi, type RpcExtension } from './api/index.js';
+import { AdminHandler } from './admin/index.js';
+import { checkConsumers, startConsumers, type RunningConsumers } from './consumers/index.js';
 import type { Config } from './config/index.js';
 import { buildEngines, resolveEngineTypes } from './engines.js';
 import { createApp } from './handlers.js';
@@ -15,7 +17,8 @@ import { workerId } from './workers.js';
 import { closeServer, listen, tlsOptions, type Listener } from './http/listen.js';
 import { createAdmission } from './http/admission.js';
 import { createOriginCheck } from './http/origin.js';
-import { createRouter, handlerPath, type RouterOptions } from './http/router.js';
+import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
+import { instrumentRouter, metricsHandler, PrometheusMetrics } from './metrics/index.js';
 
 /** Version reported in connect results and the `info` API. */
 export const GYRE_VERSION = '0.1.0';
@@ -57,6 +60,8 @@ export function clientOptionsFrom(config: Config): Partial<ClientOptions> {
     channelLimit: c.channel_limit,
     userConnectionLimit: c.user_connection_limit,
     queueMaxSize: c.queue_max_size,
+    writeDelay: c.write_delay,
+    maxMessagesInFrame: c.max_messages_in_frame,
     presenceUpdateInterval: c.presence_update_interval,
     historyMaxPublicationLimit: c.history_max_publication_limit,
     recoveryMaxPublicationLimit: c.recovery_max_publication_limit,
@@ -86,7 +91,16 @@ export async function startServer(
   options: StartOptions = {},
 ): Promise<RunningServer> {
   resolveEngineTypes(config); // unsupported engine settings fail before any port opens
-  const app = createApp(config, logger);
+  checkConsumers(config); // so do unsupported consumer types
+  const p = config.prometheus;
+  const metrics = p.enabled
+    ? new PrometheusMetrics({
+        version: GYRE_VERSION,
+        nativeHistograms: p.native_histograms,
+        recoveredPublicationsHistogram: p.recovered_publications_histogram,
+      })
+    : undefined;
+  const app = createApp(config, logger, undefined, metrics);
   const checkOrigin = createOriginCheck(config.client.allowed_origins);
   // Set once the node runs; requests before that answer 503.
   const state: { node?: Node } = {};
@@ -104,6 +118,7 @@ export async function startServer(
               compression: {
                 level: config.websocket.compression_level,
                 minSize: config.websocket.compression_min_size,
+                decompressedMessageSizeLimit: config.websocket.decompressed_message_size_limit,
               },
             }
           : {}),
@@ -126,6 +141,7 @@ export async function startServer(
     connectionLimit: config.client.connection_limit,
     rateLimit: config.client.connection_rate_limit,
     openConnections: () => state.node?.connections.size ?? 0,
+    onLimit: () => metrics?.connectionLimitReached(),
   });
   if (acceptor !== undefined) {
     externalRoutes.websocket = {
@@ -138,6 +154,14 @@ export async function startServer(
   if (config.init.enabled) externalRoutes.initPath = handlerPath(config.init.handler_prefix);
   const healthTarget = internal === undefined ? externalRoutes : internalRoutes;
   if (config.health.enabled) healthTarget.healthPath = handlerPath(config.health.handler_prefix);
+  if (metrics !== undefined) {
+    // Same listener as health: the internal one when configured.
+    (healthTarget.endpoints ??= new Map()).set(handlerPath(p.handler_prefix), metricsHandler(metrics));
+  }
+  const routerOf = (routes: RouterOptions): Router =>
+    metrics !== undefined && p.instrument_http_handlers
+      ? instrumentRouter(createRouter(routes), routes, metrics)
+      : createRouter(routes);
 
   // The API objects need the node; they are created below, before `ready()` turns true.
   const externalTls = config.http_server.tls.enabled
@@ -151,7 +175,7 @@ export async function startServer(
   }
 
   const main = await listen(
-    createRouter(externalRoutes),
+    routerOf(externalRoutes),
     config.http_server.address,
     config.http_server.port,
     externalTls,
@@ -159,12 +183,7 @@ export async function startServer(
   let internalListener: Listener | undefined;
   try {
     if (internal !== undefined) {
-      internalListener = await listen(
-        createRouter(internalRoutes),
-        internal.address,
-        internal.port,
-        internalTls,
-      );
+      internalListener = await listen(routerOf(internalRoutes), internal.address, internal.port, internalTls);
     }
   } catch (err) {
     await closeServer(main.server);
@@ -185,7 +204,9 @@ export async function startServer(
     client: clientOptionsFrom(config),
     handlers: app.handlers,
     logger,
+    ...(metrics !== undefined ? { metrics } : {}),
   });
+  metrics?.bindNode(n);
   app.setNode(n);
   try {
     await n.run();
@@ -197,13 +218,16 @@ export async function startServer(
   }
   logger.info({ uid: n.uid, ...engines.types }, 'node engines');
 
-  const executor = new ApiExecutor({
-    node: n,
-    app,
-    rules: app.rules,
-    logger,
-    rpcExtensions: options.rpcExtensions ?? new Map(),
-  });
+  const executor = new ApiExecutor(
+    {
+      node: n,
+      app,
+      rules: app.rules,
+      logger,
+      rpcExtensions: options.rpcExtensions ?? new Map(),
+    },
+    metrics,
+  );
   if (!config.http_api.disabled) {
     const api = new HttpApi(executor, {
       prefix: config.http_api.handler_prefix,
@@ -217,13 +241,43 @@ export async function startServer(
     if (apiOnExternal) externalRoutes.api = api;
     else internalRoutes.api = api;
   }
+  let admin: AdminHandler | undefined;
+  if (config.admin.enabled) {
+    admin = new AdminHandler({
+      handlerPrefix: config.admin.handler_prefix,
+      password: config.admin.password,
+      secret: config.admin.secret,
+      insecure: config.admin.insecure,
+      webPath: config.admin.web_path,
+      webProxyAddress: config.admin.web_proxy_address,
+      executor,
+      logger,
+    });
+    const adminOnExternal = internal === undefined || config.admin.external;
+    (adminOnExternal ? externalRoutes : internalRoutes).admin = admin;
+    logger.info(
+      {
+        prefix: `${admin.prefix}/`,
+        ui: admin.uiKind,
+        external: adminOnExternal,
+        insecure: config.admin.insecure,
+      },
+      'admin web interface enabled',
+    );
+  }
   const streaming = mountStreamingTransports(n, config, logger, checkOrigin, externalRoutes, canAccept);
   let grpcApi: { port: number; close(): Promise<void> } | undefined;
   let uniGrpc: { port: number; close(): Promise<void> } | undefined;
+  let consumers: RunningConsumers | undefined;
   try {
     if (config.grpc_api.enabled) grpcApi = await startGrpcApi(executor, config, logger);
     if (config.uni_grpc.enabled) uniGrpc = await startUniGrpc(n, config, logger);
+    // Consumers run API commands: they start once the node and the executor are up.
+    if (config.consumers.length > 0) {
+      consumers = await startConsumers(config.consumers, { api: executor, logger, nodeId: n.uid });
+    }
   } catch (err) {
+    await uniGrpc?.close();
     await grpcApi?.close();
     streaming.close();
     await n.shutdown().catch(() => undefined);
@@ -251,7 +305,11 @@ export async function startServer(
       const grpcClosed = grpcApi?.close();
       httpApiRef.api?.setShuttingDown();
       // In-flight API requests (bodies still arriving included) finish before clients go.
-      await withDeadline(Promise.all([executor.idle(), httpApiRef.api?.idle()]), deadline);
+      // Consumers stop taking messages; the ones being processed finish (and are acknowledged).
+      await withDeadline(
+        Promise.all([consumers?.stop(), executor.idle(), httpApiRef.api?.idle(), admin?.idle()]),
+        deadline,
+      );
       await n.shutdown();
       app.close();
       // After the node sent every uni GRPC stream its 3001 disconnect push.

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
+import { connectFake, waitFor } from '../../test/helpers/fake-transport.js';
 import { noopLogger } from '../core/logger.js';
+import { Node } from '../core/node.js';
+import { clientOptionsFrom } from './app.js';
 import type { NodeApi } from '../core/handlers.js';
 import { signToken } from './auth/index.js';
 import { createApp } from './handlers.js';
@@ -526,5 +532,113 @@ describe('single_connection personal channel', () => {
       ['stats', '#42'],
       ['disconnect', { user: '42' }, { code: 3504, reason: 'connection limit' }, ['c-new']],
     ]);
+  });
+});
+
+describe('request headers kept with a connection', () => {
+  const headers = (): Record<string, string> => ({
+    'x-real': 'r',
+    authorization: 'Bearer t',
+    cookie: 'session=secret',
+    'user-agent': 'test',
+  });
+
+  it('only the headers a configured proxy forwards stay after connect', async () => {
+    const a = app((c) => {
+      c.client.allow_anonymous_connect_without_token = true;
+      c.channel.proxy.subscribe.http_headers = ['X-Real'];
+      c.proxies.push({
+        ...c.channel.proxy.subscribe,
+        name: 'named',
+        http_headers: [],
+        grpc_metadata: ['Authorization'],
+      });
+    });
+    const client = { ...stubClient('u'), connMeta: { headers: headers(), url: '/connection/websocket' } };
+    await a.handlers.onConnecting!(connecting({ meta: client.connMeta }));
+    assert.equal(Object.keys(client.connMeta.headers).length, 4, 'all headers during connect');
+    a.handlers.onConnect!(client);
+    assert.deepEqual(client.connMeta.headers, { 'x-real': 'r', authorization: 'Bearer t' });
+    assert.equal(client.connMeta.url, '/connection/websocket');
+  });
+
+  it('a subscribe proxy called after connect still gets the headers it forwards', async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers);
+      req.resume();
+      req.on('end', () => res.writeHead(200).end(JSON.stringify({ result: {} })));
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const a = app((c) => {
+      c.client.allow_anonymous_connect_without_token = true;
+      c.channel.proxy.subscribe.endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/sub`;
+      c.channel.proxy.subscribe.timeout = 1000;
+      c.channel.proxy.subscribe.http_headers = ['X-Real'];
+      c.channel.namespaces.push(ns('s', { subscribe_proxy_enabled: true }));
+    });
+    try {
+      const client = { ...stubClient('u'), connMeta: { headers: headers() } };
+      a.handlers.onConnect!(client);
+      const sub = { channel: 's:1', positioned: false, recoverable: false, joinLeave: false };
+      await a.handlers.onSubscribe!(client, sub);
+      assert.equal(seen[0]?.['x-real'], 'r');
+      assert.equal(seen[0]?.['cookie'], undefined);
+    } finally {
+      a.close();
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  it('no proxy forwards headers: none are kept; the user id header still works at connect', async () => {
+    const a = app((c) => {
+      c.client.user_id_http_header = 'X-User';
+    });
+    const meta = { headers: { ...headers(), 'x-user': 'alice' } };
+    const r = await a.handlers.onConnecting!(connecting({ meta }));
+    assert.equal(r.credentials.userId, 'alice');
+    const client = { ...stubClient('alice'), connMeta: meta };
+    a.handlers.onConnect!(client);
+    assert.deepEqual(client.connMeta.headers, {});
+  });
+
+  it('custom proxy hooks may read any header: all are kept', () => {
+    const a = createApp(testConfig(), noopLogger, {});
+    const client = { ...stubClient('u'), connMeta: { headers: headers() } };
+    a.handlers.onConnect!(client);
+    assert.deepEqual(client.connMeta.headers, headers());
+    const b = app();
+    b.setProxyHooks({});
+    const other = { ...stubClient('u'), connMeta: { headers: headers() } };
+    b.handlers.onConnect!(other);
+    assert.deepEqual(other.connMeta.headers, headers());
+  });
+});
+
+describe('connect flow on a node', () => {
+  it('answers a connect with an HS256 token and a subscribe sent in one frame with one write', async () => {
+    const config = testConfig((c) => {
+      c.channel.without_namespace.allow_subscribe_for_client = true;
+    });
+    const a = createApp(config, noopLogger);
+    const node = new Node({ client: clientOptionsFrom(config), handlers: a.handlers });
+    a.setNode(node);
+    await node.run();
+    try {
+      const t = connectFake(node);
+      t.send(
+        { id: 1, connect: { token: await connToken({ sub: 'u' }, config) } },
+        { id: 2, subscribe: { channel: 'a' } },
+      );
+      await waitFor(() => t.reply(2) !== undefined);
+      assert.equal(t.reply(1)?.connect.client, t.client.id);
+      assert.deepEqual(t.reply(2), { id: 2, subscribe: {} });
+      assert.equal(t.frames.length, 1, 'both replies in one frame');
+    } finally {
+      await node.shutdown();
+      a.close();
+    }
   });
 });

@@ -1,6 +1,7 @@
 import type { PublishOptions } from '../core/broker.js';
 import type { NodeApi, NodeHandlers, SubscribeOptions } from '../core/handlers.js';
 import type { Logger } from '../core/logger.js';
+import type { ConnectionMeta } from '../core/transport.js';
 import { ClientError, ErrorCode } from '../protocol/codes.js';
 import { createTokenVerifiers, type TokenVerifiers } from './auth/index.js';
 import { ChannelRules, type ChannelOptionsConfig } from './channels/index.js';
@@ -10,7 +11,7 @@ import { onConnect, onConnecting, onRefresh } from './handlers/connect.js';
 import type { AppContext, ProxyHooks } from './handlers/context.js';
 import { namespaceSubscribeOptions } from './handlers/options.js';
 import { onSubRefresh, onSubscribe } from './handlers/subscribe.js';
-import { createProxyHooks } from './proxy/hooks.js';
+import { createProxyHooks, type ProxyMetrics } from './proxy/hooks.js';
 
 export type { ProxyHooks } from './handlers/context.js';
 
@@ -45,11 +46,18 @@ export interface GyreApp {
  * Builds the application rules from a validated config. Throws a plain `Error` for unusable
  * token or channel settings (bad PEM, regex, unsafe JWKS template).
  */
-export function createApp(config: Config, logger: Logger, hooks?: ProxyHooks): GyreApp {
+export function createApp(
+  config: Config,
+  logger: Logger,
+  hooks?: ProxyHooks,
+  metrics?: ProxyMetrics,
+): GyreApp {
   const rules = new ChannelRules(config.channel, config.client.subscribe_to_user_personal_channel);
   const verifiers = createTokenVerifiers(config);
   // Without explicit hooks, the proxies of the config (HTTP/GRPC backends) are installed.
-  const proxies = hooks ? undefined : createProxyHooks({ config, logger, rules, node: () => ctx.node });
+  const proxies = hooks
+    ? undefined
+    : createProxyHooks({ config, logger, rules, node: () => ctx.node, metrics });
   const ctx: AppContext = {
     config,
     logger,
@@ -61,9 +69,16 @@ export function createApp(config: Config, logger: Logger, hooks?: ProxyHooks): G
     pendingTokenChannels: new Map(),
   };
 
+  // Request headers are kept per connection only for proxies that forward them; with the
+  // config's own proxies that set is known (custom hooks may read anything: all are kept).
+  let keepHeaders: ReadonlySet<string> | undefined = hooks ? undefined : forwardedHeaderNames(config);
+
   const handlers: NodeHandlers = {
     onConnecting: (event) => onConnecting(ctx, event),
-    onConnect: (client) => onConnect(ctx, client),
+    onConnect: (client) => {
+      if (keepHeaders !== undefined) trimHeaders(client.connMeta, keepHeaders);
+      onConnect(ctx, client);
+    },
     onRefresh: (client, event) => onRefresh(ctx, client, event),
     onSubscribe: (client, event) => onSubscribe(ctx, client, event),
     onSubRefresh: (client, event) => onSubRefresh(ctx, client, event),
@@ -99,9 +114,56 @@ export function createApp(config: Config, logger: Logger, hooks?: ProxyHooks): G
     },
     setProxyHooks(h) {
       ctx.hooks = h;
+      keepHeaders = undefined;
     },
     close() {
       proxies?.close();
     },
   };
+}
+
+/**
+ * Lower-cased names of the connection request headers any configured proxy forwards
+ * (`http_headers`, and `grpc_metadata` for GRPC unidirectional clients), wherever the proxy is
+ * configured (client, channel, RPC or named proxies).
+ */
+export function forwardedHeaderNames(config: Config): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) {
+      for (const x of v) walk(x);
+      return;
+    }
+    if (v === null || typeof v !== 'object') return;
+    for (const [k, x] of Object.entries(v)) {
+      if ((k === 'http_headers' || k === 'grpc_metadata') && Array.isArray(x)) {
+        for (const name of x) if (typeof name === 'string') out.add(name.toLowerCase());
+      } else {
+        walk(x);
+      }
+    }
+  };
+  walk(config);
+  return out;
+}
+
+const noHeaders: Record<string, string> = Object.freeze({});
+
+/**
+ * Once a client is connected only proxies read its request headers: keep those they forward and
+ * drop the rest (a browser's cookies, user agent and the like would otherwise stay in memory for
+ * the connection's lifetime).
+ */
+function trimHeaders(meta: ConnectionMeta, keep: ReadonlySet<string>): void {
+  const all = meta.headers;
+  if (keep.size === 0) {
+    meta.headers = noHeaders;
+    return;
+  }
+  const kept: Record<string, string> = {};
+  for (const name of keep) {
+    const v = all[name];
+    if (v !== undefined) kept[name] = v;
+  }
+  meta.headers = kept;
 }

@@ -370,6 +370,8 @@ export const configSchema = obj({
     stale_close_delay: dur('10s', 'time to send connect'),
     channel_limit: int(128, 'max subscriptions per connection'),
     queue_max_size: int(1048576, 'max queued bytes per connection'),
+    write_delay: dur('0', 'collect outgoing messages this long before writing (Centrifugo PRO key)'),
+    max_messages_in_frame: int(0, 'max messages per transport frame, 0 = no limit (Centrifugo PRO key)'),
     presence_update_interval: dur('27s', 'presence refresh period'),
     concurrency: int(0, 'parallel command processing per connection'),
     channel_position_check_delay: dur('40s', 'positioning check period'),

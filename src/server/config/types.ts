@@ -177,6 +177,8 @@ export interface ClientConfig {
   stale_close_delay: Duration;
   channel_limit: number;
   queue_max_size: number;
+  write_delay: Duration;
+  max_messages_in_frame: number;
   presence_update_interval: Duration;
   concurrency: number;
   channel_position_check_delay: Duration;

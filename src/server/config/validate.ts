@@ -2,7 +2,14 @@
  * Semantic validation of a loaded {@link Config}: Centrifugo v6's start-up checks plus a few more.
  * Every message starts with the key path it is about; all problems are collected.
  */
-import type { ChannelOptions, Config, HttpStatusTransform, ProxyConfig, TokenConfig } from './types.js';
+import type {
+  ChannelOptions,
+  Config,
+  ConsumerConfig,
+  HttpStatusTransform,
+  ProxyConfig,
+  TokenConfig,
+} from './types.js';
 import type { ObjectNode, SchemaNode } from './schema-types.js';
 import { configSchema } from './schema.js';
 import { formatDuration } from './duration.js';
@@ -50,8 +57,17 @@ export function validateConfig(config: Config): string[] {
     if (c.admin.password === '') err('admin.password', 'required when admin.enabled (or set admin.insecure)');
     if (c.admin.secret === '') err('admin.secret', 'required when admin.enabled (or set admin.insecure)');
   }
+  if (c.admin.enabled && c.admin.web_proxy_address !== '' && !isHttpUrl(c.admin.web_proxy_address)) {
+    err('admin.web_proxy_address', 'must be an http:// or https:// URL');
+  }
   if (c.controller.enabled && c.controller.type === '') {
     err('controller.type', 'required when controller.enabled');
+  }
+  if (c.broker.enabled && c.broker.type === 'postgres') {
+    checkPostgres('broker.postgres', c.broker.postgres, err);
+  }
+  if (c.controller.enabled && c.controller.type === 'postgres') {
+    checkPostgres('controller.postgres', c.controller.postgres, err);
   }
 
   checkToken('client.token', c.client.token, err);
@@ -152,6 +168,7 @@ export function validateConfig(config: Config): string[] {
     }
     if (consumerNames.has(cons.name)) err(`${path}.name`, `consumer name must be unique: "${cons.name}"`);
     consumerNames.add(cons.name);
+    if (cons.enabled) checkConsumer(path, cons, err);
   });
 
   return errs;
@@ -195,6 +212,66 @@ function checkNode(node: SchemaNode, v: unknown, path: string, schemaPath: strin
         err(path, 'must not be negative');
       }
       return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Settings an enabled consumer cannot run without (Centrifugo's per-type checks). Whether Gyre
+ * runs the type at all is decided at start-up (`server/consumers`), not here.
+ */
+function checkConsumer(path: string, c: ConsumerConfig, err: Err): void {
+  const need = (key: string, ok: boolean, msg = 'required'): void => {
+    if (!ok) err(`${path}.${key}`, msg);
+  };
+  switch (c.type) {
+    case 'postgresql': {
+      const p = c.postgresql;
+      need('postgresql.dsn', p.dsn !== '');
+      need('postgresql.outbox_table_name', p.outbox_table_name !== '');
+      return;
+    }
+    case 'nats_jetstream': {
+      const n = c.nats_jetstream;
+      need('nats_jetstream.url', n.url !== '');
+      need('nats_jetstream.stream_name', n.stream_name !== '');
+      need('nats_jetstream.durable_consumer_name', n.durable_consumer_name !== '');
+      if (!n.use_existing_consumer) {
+        need(
+          'nats_jetstream.deliver_policy',
+          ['new', 'all'].includes(n.deliver_policy),
+          'must be "new" or "all"',
+        );
+      }
+      if (n.publication_data_mode.enabled) {
+        need(
+          'nats_jetstream.publication_data_mode.channels_header',
+          n.publication_data_mode.channels_header !== '',
+          'required when publication_data_mode.enabled',
+        );
+      }
+      return;
+    }
+    case 'redis_stream': {
+      const r = c.redis_stream;
+      const single = r.cluster_address.length > 0 || r.sentinel_address.length > 0;
+      if (!single) {
+        need('redis_stream.address', r.address.length > 0);
+        need('redis_stream.address', r.address.length <= 1, 'one Redis address expected (no sharding)');
+      }
+      need('redis_stream.streams', r.streams.length > 0);
+      need('redis_stream.consumer_group', r.consumer_group !== '');
+      need('redis_stream.payload_value', r.payload_value !== '');
+      if (r.publication_data_mode.enabled) {
+        need(
+          'redis_stream.publication_data_mode.channels_value',
+          r.publication_data_mode.channels_value !== '',
+          'required when publication_data_mode.enabled',
+        );
+      }
+      return;
+    }
     default:
       return;
   }
@@ -409,4 +486,30 @@ function checkMap(path: string, o: ChannelOptions, c: Config, err: Err): void {
 function isAscii(s: string): boolean {
   for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 127) return false;
   return true;
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+/** `broker.postgres` / `controller.postgres`: a DSN, a usable table prefix, shards in range. */
+function checkPostgres(
+  path: string,
+  c: { dsn: string; table_prefix: string; num_shards: number; pool_size: number },
+  err: (path: string, msg: string) => void,
+): void {
+  if (c.dsn === '') err(`${path}.dsn`, 'required');
+  if (!/^[a-z_][a-z0-9_]{0,29}$/.test(c.table_prefix)) {
+    err(
+      `${path}.table_prefix`,
+      'must be lower-case letters, digits and _ (at most 30, not starting with a digit)',
+    );
+  }
+  if (c.num_shards < 1 || c.num_shards > 1024) err(`${path}.num_shards`, 'must be between 1 and 1024');
+  if (c.pool_size < 1) err(`${path}.pool_size`, 'must be at least 1');
 }
