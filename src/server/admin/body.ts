@@ -4,29 +4,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** Reads the whole body; resolves `undefined` (and drains the rest) when it exceeds `max` bytes. */
-export function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let over = false;
-    req.on('data', (chunk: Buffer) => {
-      if (over) return;
-      size += chunk.length;
-      if (size > max) {
-        over = true;
-        chunks.length = 0;
-        resolve(undefined);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => {
-      if (!over) resolve(Buffer.concat(chunks));
-    });
-    req.once('error', reject);
-  });
-}
+/** The server API's bounded body reader, shared so both endpoints treat oversized bodies alike. */
+export { readBody } from '../api/http.js';
 
 function mediaType(req: IncomingMessage): { type: string; params: Map<string, string> } {
   const raw = req.headers['content-type'] ?? '';

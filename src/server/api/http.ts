@@ -301,7 +301,7 @@ export function plainError(res: ServerResponse, status: number, text: string): v
 }
 
 /** Reads the whole body; resolves undefined (and stops reading) when it exceeds `max` bytes. */
-function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer | undefined> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
