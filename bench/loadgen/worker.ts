@@ -6,6 +6,7 @@
 import { parentPort } from 'node:worker_threads';
 import { SignJWT } from 'jose';
 import WebSocket from 'ws';
+import { RawWsClient } from './raw-client.js';
 import { decodeReply, encodeCommands, splitDelimited } from '../../src/protocol/index.js';
 import { Histogram, nowUs } from '../lib/stats.js';
 import { channelsOf, type FromWorker, type InitMsg, type ToWorker, type WorkerStats } from './messages.js';
@@ -15,7 +16,9 @@ if (!port) throw new Error('worker.ts must run as a worker thread');
 
 let init: InitMsg;
 let tokens: string[] = [];
-const sockets: WebSocket[] = [];
+/** What the worker uses of a client socket: `ws`'s client or the lighter `RawWsClient`. */
+type Client = WebSocket | RawWsClient;
+const sockets: Client[] = [];
 let hist = new Histogram();
 let delivered = 0;
 let pingsAnswered = 0;
@@ -41,21 +44,52 @@ function stats(h: Histogram): WorkerStats {
 }
 
 /**
- * Record one delivery whose text holds the bench payload `{"t":<µs>,...}`. The send time is read
- * by scanning instead of JSON.parse: the load generator shares one core for up to ~100k
- * deliveries/s, and every target is measured with the same cheap receive path.
+ * Records the deliveries of one received frame: every `"t":<µs>` in bytes [from, to) of `buf` is
+ * one publication's send time (the bench payload is `{"t":<µs>,"s":<seq>,"p":...}`). The frame is
+ * scanned as bytes, without decoding it to a string or parsing JSON, and read against one clock
+ * reading per frame: the load generator has one core for up to ~1M deliveries/s, and every target
+ * is measured through this same receive path.
  */
-function onPublication(text: string): void {
-  delivered++;
-  const at = text.indexOf('"t":');
-  if (at < 0) return;
-  let t = 0;
-  for (let i = at + 4; i < text.length; i++) {
-    const c = text.charCodeAt(i) - 48;
-    if (c < 0 || c > 9) break;
-    t = t * 10 + c;
+function recordPublications(buf: Buffer, from: number, to: number, now: number): number {
+  let n = 0;
+  let at = buf.indexOf(T_KEY, from);
+  while (at >= 0 && at < to) {
+    let t = 0;
+    let i = at + T_KEY.length;
+    for (; i < to; i++) {
+      const c = (buf[i] as number) - 48;
+      if (c < 0 || c > 9) break;
+      t = t * 10 + c;
+    }
+    delivered++;
+    n++;
+    hist.record(now - t);
+    at = buf.indexOf(T_KEY, i);
   }
-  hist.record(nowUs() - t);
+  return n;
+}
+
+const T_KEY = Buffer.from('"t":');
+const PUSH_PREFIX = Buffer.from('{"push":');
+const NEWLINE = 0x0a;
+const SIO_PUB = Buffer.from('42["pub",');
+
+/** Records one publication from its data bytes (Protobuf pushes). */
+function onPublication(data: Uint8Array): void {
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  if (recordPublications(buf, 0, buf.length, nowUs()) === 0) delivered++;
+}
+
+/** True when bytes [from, to) of `buf` are `{}` (a Gyre JSON ping). */
+function isEmptyObject(buf: Buffer, from: number, to: number): boolean {
+  return to - from === 2 && buf[from] === 0x7b && buf[from + 1] === 0x7d;
+}
+
+function startsWithAt(buf: Buffer, from: number, prefix: Buffer): boolean {
+  return (
+    buf.length - from >= prefix.length &&
+    buf.compare(prefix, 0, prefix.length, from, from + prefix.length) === 0
+  );
 }
 
 async function signTokens(): Promise<void> {
@@ -94,10 +128,21 @@ function deflateOption(): boolean | { threshold: number } {
   return v === 'all' ? { threshold: 0 } : v === '1';
 }
 
+/**
+ * A client socket for `url`. The load generator's own `RawWsClient` unless permessage-deflate is
+ * asked for (`BENCH_WS_DEFLATE`) or `BENCH_CLIENT=ws` forces `ws` (then without UTF-8 validation:
+ * frames are scanned as bytes, and validation would cost the load generator's core per byte).
+ */
+function client(url: string): Client {
+  const deflate = deflateOption();
+  if (deflate === false && process.env.BENCH_CLIENT !== 'ws') return new RawWsClient(url);
+  return new WebSocket(url, { perMessageDeflate: deflate, skipUTF8Validation: true });
+}
+
 /** Open connection i; resolves when subscribed, rejects on error/timeout. */
 function open(i: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(urlFor(i), { perMessageDeflate: deflateOption() });
+    const ws = client(urlFor(i));
     const chans = channelsOf(init.layout, i);
     let ready = false;
     let pendingSubs = chans.length;
@@ -126,29 +171,29 @@ function open(i: number): Promise<void> {
     if (target === 'gyre' && protocol === 'json') {
       ws.on('open', () => ws.send(JSON.stringify({ id: 1, connect: { token } })));
       ws.on('message', (data: Buffer) => {
-        const text = data.toString('utf8');
+        const now = nowUs();
         let from = 0;
-        while (from <= text.length) {
-          let nl = text.indexOf('\n', from);
-          if (nl < 0) nl = text.length;
-          const line = text.slice(from, nl);
+        while (from < data.length) {
+          let nl = data.indexOf(NEWLINE, from);
+          if (nl < 0) nl = data.length;
+          const start = from;
           from = nl + 1;
-          if (line.length === 0) continue;
-          if (line === '{}') {
+          if (nl === start) continue;
+          if (isEmptyObject(data, start, nl)) {
             ws.send('{}');
             pingsAnswered++;
             continue;
           }
-          if (ready && line.startsWith('{"push":') && line.includes('"pub":')) {
-            onPublication(line);
+          if (ready && startsWithAt(data, start, PUSH_PREFIX)) {
+            if (recordPublications(data, start, nl, now) === 0) delivered++;
             continue;
           }
-          const reply = JSON.parse(line) as {
+          const reply = JSON.parse(data.toString('utf8', start, nl)) as {
             id?: number;
             error?: { code: number; message: string };
             push?: { pub?: unknown };
           };
-          if (reply.push?.pub) onPublication(line);
+          if (reply.push?.pub) recordPublications(data, start, nl, now);
           else if (reply.error) fail(new Error(`error ${reply.error.code} ${reply.error.message}`));
           else if (reply.id === 1) {
             ws.send(
@@ -168,10 +213,7 @@ function open(i: number): Promise<void> {
           }
           const reply = decodeReply(msg);
           const pub = reply.push?.pub;
-          if (pub)
-            onPublication(
-              Buffer.from(pub.data.buffer, pub.data.byteOffset, pub.data.byteLength).toString('utf8'),
-            );
+          if (pub) onPublication(pub.data);
           else if (reply.error) fail(new Error(`error ${reply.error.code} ${reply.error.message}`));
           else if (reply.id === 1) {
             ws.send(encodeCommands(chans.map((channel, k) => ({ id: 2 + k, subscribe: { channel } }))));
@@ -180,22 +222,24 @@ function open(i: number): Promise<void> {
       });
     } else if (target === 'ws') {
       ws.on('message', (data: Buffer) => {
-        const text = data.toString('utf8');
-        if (text === 'ok') becomeReady();
-        else onPublication(text);
+        if (ready) recordPublications(data, 0, data.length, nowUs());
+        else if (data.toString('utf8') === 'ok') becomeReady();
       });
     } else {
       // Engine.IO v4 over WebSocket: '0' open, '2' ping -> '3' pong, '4' + Socket.IO packet.
       ws.on('message', (data: Buffer) => {
+        const c0 = data[0];
+        if (c0 === 0x34 /* '4' */ && ready && startsWithAt(data, 0, SIO_PUB)) {
+          recordPublications(data, SIO_PUB.length, data.length, nowUs());
+          return;
+        }
         const text = data.toString('utf8');
-        const c0 = text.charCodeAt(0);
         if (c0 === 0x32 /* '2' */) {
           ws.send('3');
           pingsAnswered++;
         } else if (c0 === 0x30 /* '0' */) ws.send('40');
         else if (text.startsWith('42')) {
-          if (text.startsWith('42["pub",')) onPublication(text.slice(9, -1));
-          else if (text === '42["ready"]') becomeReady();
+          if (text === '42["ready"]') becomeReady();
         } else if (text.startsWith('44')) fail(new Error(`socket.io connect error ${text}`));
       });
     }
