@@ -178,6 +178,52 @@ void describe('streams: presence, join/leave, delta, tags', () => {
     });
   }
 
+  void test('delta fan-out: four JSON and Protobuf subscribers reconstruct every delta; a late one starts from the full data', async (t) => {
+    const doc = (n: number): unknown => ({
+      n,
+      rows: Array.from({ length: 30 }, (_, i) => ({
+        i,
+        label: `row number ${i}`,
+        v: i === n ? 'hot' : 'cold',
+      })),
+    });
+    const channel = `dlp:${uniq('fan')}`;
+    const token = async (): Promise<string> => hs256Token(HMAC_SECRET, { sub: uniq('f') });
+    const builds = [...SDK_BUILDS, ...SDK_BUILDS];
+    const clients = await Promise.all(
+      builds.map(async (b) => b.create(gyre.wsUrl, { token: await token() }, t)),
+    );
+    for (const c of clients) await connectClient(c);
+    const subs = clients.map((c) => c.newSubscription(channel, { delta: 'fossil' }));
+    const logs = subs.map((s) => record(s));
+    for (const s of subs) s.subscribe();
+    await Promise.all(subs.map((s) => s.ready(5000)));
+    for (let n = 1; n <= 3; n++) await api(gyre.apiUrl, 'publish', { channel, data: doc(n), delta: true });
+    await waitFor(() => logs.every((l) => values(l).length === 3), 5000, 'first publications');
+
+    // Subscribes after publication 3 (no recovery): it holds no base, so its first one is full.
+    const late = jsonClient(gyre.wsUrl, { token: await token() }, t);
+    await connectClient(late);
+    const lateSub = late.newSubscription(channel, { delta: 'fossil' });
+    const lateLog = record(lateSub);
+    lateSub.subscribe();
+    await lateSub.ready(5000);
+    for (let n = 4; n <= 6; n++) await api(gyre.apiUrl, 'publish', { channel, data: doc(n), delta: true });
+    await waitFor(
+      () => logs.every((l) => values(l).length === 6) && values(lateLog).length === 3,
+      5000,
+      'all publications',
+    );
+    subs.forEach((s, i) => {
+      assert.deepEqual(values(logs[i]!), [1, 2, 3, 4, 5, 6].map(doc), `subscriber ${i} (${builds[i]!.name})`);
+      assert.equal(s.deltaStats().numFullPayloads, 1);
+      assert.equal(s.deltaStats().numDeltaPayloads, 5);
+    });
+    assert.deepEqual(values(lateLog), [4, 5, 6].map(doc));
+    assert.equal(lateSub.deltaStats().numFullPayloads, 1, 'late subscriber: first publication full');
+    assert.equal(lateSub.deltaStats().numDeltaPayloads, 2);
+  });
+
   void test('tags filter delivers only matching publications; a malformed filter gets 107', async (t) => {
     const c = await user(t, uniq('t'));
     const channel = `tags:${uniq('tf')}`;

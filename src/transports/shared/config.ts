@@ -34,6 +34,7 @@ export interface TransportConfig {
     compression_min_size: number;
     compression_level: number;
     message_size_limit: number;
+    decompressed_message_size_limit: number;
     disable_closing_handshake: boolean;
     disable_disconnect_push: boolean;
     join_push_messages: boolean;

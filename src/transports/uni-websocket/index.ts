@@ -6,11 +6,17 @@ import type { Logger } from '../../core/logger.js';
 import type { Node } from '../../core/node.js';
 import type { Transport } from '../../core/transport.js';
 import { DisconnectCode, type Disconnect } from '../../protocol/codes.js';
-import { joinLines } from '../../protocol/frame.js';
 import type { TransportConfig as Config } from '../shared/config.js';
 import { connectErrors, uniDisconnectFor, type UniDisconnectTransforms } from '../shared/connect-errors.js';
 import { connectionMeta, queryOf, type OriginCheck } from '../shared/http.js';
 import { decodeUniConnect } from '../shared/uni.js';
+import { DECOMPRESSED_LIMIT_FACTOR, socketDeflate } from '../websocket/acceptor.js';
+import {
+  deflateSettings,
+  writeFrame,
+  writeMessageFrames,
+  type DeflateSettings,
+} from '../websocket/frames.js';
 
 /** An HTTP `upgrade` handler with a `close()` that stops its ticker and drops open sockets. */
 export interface UpgradeHandler {
@@ -19,7 +25,7 @@ export interface UpgradeHandler {
 }
 
 /** The settings of `uni_websocket.*` this transport applies. */
-interface UniWsSettings {
+export interface UniWsSettings {
   joinPushMessages: boolean;
   disableDisconnectPush: boolean;
   disableClosingHandshake: boolean;
@@ -27,6 +33,9 @@ interface UniWsSettings {
   /** Unsent bytes tolerated before a too slow reader is dropped; 0 = no limit. */
   maxBuffered: number;
 }
+
+/** ws readyState OPEN. */
+const OPEN = 1;
 
 // A bare JSON disconnect push starts like this (the only field of such a Push).
 const DISCONNECT_PREFIX = Buffer.from('{"disconnect"');
@@ -43,7 +52,15 @@ function closeReason(reason: string): string {
   return b.length <= 123 ? reason : b.subarray(0, 123).toString();
 }
 
-class UniWebSocketTransport implements Transport {
+/**
+ * One unidirectional WebSocket connection as a core `Transport`. Data frames are built by the
+ * bidirectional transport's `writeFrame` / `writeMessageFrames` (websocket/frames.ts) and written
+ * straight to the TCP socket: a broadcast push (`sharedDerived`) has its frame built, and with
+ * permessage-deflate compressed, once for all sockets, and every socket writes the same Buffer.
+ * `ws` only writes control frames (ping, close), synchronously since it never compresses
+ * anything, so frames leave in the order they were produced.
+ */
+export class UniWebSocketTransport implements Transport {
   readonly name = 'uni_websocket';
   readonly protocol = 'json' as const;
   readonly unidirectional = true;
@@ -61,6 +78,8 @@ class UniWebSocketTransport implements Transport {
     private readonly socket: Duplex,
     private readonly s: UniWsSettings,
     private readonly node: Node,
+    /** Set when the client negotiated permessage-deflate and the frames may be compressed. */
+    readonly deflate: DeflateSettings | undefined = undefined,
   ) {}
 
   bufferedAmount(): number {
@@ -68,7 +87,7 @@ class UniWebSocketTransport implements Transport {
   }
 
   write(messages: readonly Uint8Array[]): void {
-    if (this.closed || this.ws.readyState !== this.ws.OPEN) return;
+    if (this.closed || this.ws.readyState !== OPEN) return;
     if (!this.wrote) {
       this.wrote = true;
       // The first flush of a failed connect holds only the disconnect push: apply the remap.
@@ -83,8 +102,9 @@ class UniWebSocketTransport implements Transport {
       if (last !== undefined && isDisconnectPush(last)) messages = messages.slice(0, -1);
     }
     if (messages.length === 0) return;
-    if (this.s.joinPushMessages) this.ws.send(joinLines(messages), { binary: false });
-    else for (const m of messages) this.ws.send(m, { binary: false });
+    // Pushes are bare JSON Push messages: text frames, joined by `\n` in one frame if asked.
+    if (this.s.joinPushMessages) writeFrame(this.socket, 'json', messages, this.deflate);
+    else writeMessageFrames(this.socket, 'json', messages, this.deflate);
     if (this.s.maxBuffered > 0 && this.ws.bufferedAmount > this.s.maxBuffered) {
       // A reader this slow would make the buffer grow without bound: drop it (core sees a close).
       this.closed = true;
@@ -117,7 +137,11 @@ class UniWebSocketTransport implements Transport {
  * `uni_websocket.join_push_messages`. Native pings go out every `client.ping_interval`; a socket
  * with no pong for ping interval + `client.pong_timeout` is dropped. Disconnects send a disconnect
  * push and a close frame unless `disable_disconnect_push` / `disable_closing_handshake`.
- * A disallowed Origin is refused with 403 before the upgrade.
+ * A disallowed Origin is refused with 403 before the upgrade. With `uni_websocket.compression`,
+ * permessage-deflate is negotiated as on the bidirectional endpoint: no context takeover either
+ * way, frames over `compression_min_size` (and at least 32 bytes) compressed once per broadcast at
+ * `compression_level`, incoming messages limited to `decompressed_message_size_limit` (0: 10 x
+ * `message_size_limit`) after decompression.
  */
 export function createUniWebSocketHandler(
   node: Node,
@@ -135,13 +159,18 @@ export function createUniWebSocketHandler(
   };
   const pingInterval = config.client.ping_interval;
   const pongDeadline = pingInterval + config.client.pong_timeout;
+  const deflate = uw.compression ? deflateSettings(uw.compression_level, uw.compression_min_size) : undefined;
+  const decompressedLimit =
+    uw.decompressed_message_size_limit > 0
+      ? uw.decompressed_message_size_limit
+      : uw.message_size_limit * DECOMPRESSED_LIMIT_FACTOR;
   const wss = new WebSocketServer({
     noServer: true,
     clientTracking: false,
     ...(uw.message_size_limit > 0 ? { maxPayload: uw.message_size_limit } : {}),
-    perMessageDeflate: uw.compression
-      ? { threshold: uw.compression_min_size, zlibDeflateOptions: { level: uw.compression_level } }
-      : false,
+    // ws only negotiates the extension and inflates what the client sends: frames are compressed
+    // by `writeFrame`, never by ws.
+    perMessageDeflate: deflate ? { serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
   });
   const open = new Set<UniWebSocketTransport>();
   let ticker: NodeJS.Timeout | undefined;
@@ -165,7 +194,13 @@ export function createUniWebSocketHandler(
   };
 
   const accept = (ws: WebSocket, req: IncomingMessage, socket: Duplex): void => {
-    const transport = new UniWebSocketTransport(ws, socket, settings, node);
+    const transport = new UniWebSocketTransport(
+      ws,
+      socket,
+      settings,
+      node,
+      deflate !== undefined ? socketDeflate(ws, deflate, decompressedLimit) : undefined,
+    );
     let client: Client;
     try {
       client = node.handleTransport(transport, connectionMeta(req));

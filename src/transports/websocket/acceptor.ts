@@ -166,13 +166,7 @@ export class WebSocketAcceptor implements WriteWatcher {
    * message), for compressed and uncompressed frames.
    */
   private negotiateDeflate(ws: WebSocket): DeflateSettings | undefined {
-    const ext = negotiatedDeflate(ws);
-    if (ext === undefined) return undefined;
-    if (this.decompressedLimit > 0) setIncomingLimit(ws, ext, this.decompressedLimit);
-    inflateMessagesSynchronously(ext);
-    const bits = ext.params?.server_max_window_bits;
-    if (typeof bits === 'number' && bits < 15) return undefined;
-    return this.deflate;
+    return socketDeflate(ws, this.deflate as DeflateSettings, this.decompressedLimit);
   }
 
   /**
@@ -277,7 +271,28 @@ export class WebSocketAcceptor implements WriteWatcher {
 }
 
 /** Centrifugo's default: decompressed messages may be 10 x `message_size_limit`. */
-const DECOMPRESSED_LIMIT_FACTOR = 10;
+export const DECOMPRESSED_LIMIT_FACTOR = 10;
+
+/**
+ * The frame compression of one accepted socket (see `WebSocketAcceptor.negotiateDeflate`; also
+ * used by the unidirectional WebSocket transport): `deflate` when the client negotiated
+ * permessage-deflate with a full 15-bit server window, else undefined. On a socket that negotiated
+ * it, incoming messages are inflated synchronously and limited to `decompressedLimit` bytes after
+ * decompression (0: ws's own limit).
+ */
+export function socketDeflate(
+  ws: WebSocket,
+  deflate: DeflateSettings,
+  decompressedLimit: number,
+): DeflateSettings | undefined {
+  const ext = negotiatedDeflate(ws);
+  if (ext === undefined) return undefined;
+  if (decompressedLimit > 0) setIncomingLimit(ws, ext, decompressedLimit);
+  inflateMessagesSynchronously(ext);
+  const bits = ext.params?.server_max_window_bits;
+  if (typeof bits === 'number' && bits < 15) return undefined;
+  return deflate;
+}
 
 /** What the acceptor reads and sets of ws's per-socket permessage-deflate state (ws 8 internals). */
 interface DeflateExtension {

@@ -1,4 +1,5 @@
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
+import { sharedDerived, type SharedDerived } from '../../core/encoded.js';
 import { varintSize, writeVarint } from '../../protocol/frame.js';
 import type { ProtocolType } from '../../protocol/types.js';
 
@@ -144,4 +145,179 @@ export function deflatedFrame(protocol: ProtocolType, segments: readonly Buffer[
     pos += s.copy(out, pos, 0, i === last ? s.length - SYNC_TAIL : s.length);
   }
   return out;
+}
+
+// ---------------------------------------------------------------- writing frames to a socket
+
+/**
+ * permessage-deflate for the frames of one socket, negotiated without server context takeover.
+ * One object per acceptor (or per unidirectional handler): its keys name its entries in the
+ * shared-message caches, so sockets of different compression levels never share a frame.
+ */
+export interface DeflateSettings {
+  level: number;
+  /** Flushes of at most this many payload bytes go uncompressed (0: all from `MIN_DEFLATE`). */
+  minSize: number;
+  /** Cache key of a shared message's compressed frame. */
+  readonly frameKey: symbol;
+  /** Cache key of a shared message's deflate segment (for flushes of several messages). */
+  readonly segmentKey: symbol;
+}
+
+export function deflateSettings(level: number, minSize: number): DeflateSettings {
+  return { level, minSize, frameKey: Symbol('ws deflated frame'), segmentKey: Symbol('ws deflate segment') };
+}
+
+/** Where frames go: the upgraded TCP socket (a `Duplex`). */
+export interface FrameSocket {
+  write(chunk: Uint8Array): unknown;
+  cork(): void;
+  uncork(): void;
+}
+
+/** Cache key of a shared message's plain frame (the frame depends on the bytes only). */
+const PLAIN_FRAME = Symbol('ws frame');
+/**
+ * Payloads shorter than this are never compressed, whatever `compression_min_size` says (pings,
+ * short replies): deflate cannot make them meaningfully smaller, and each would cost a zlib
+ * context on the server and an inflate on the client.
+ */
+const MIN_DEFLATE = 32;
+/** A single unshared message above this size is written as header + message, not copied. */
+const COPY_LIMIT = 16 * 1024;
+
+/** True when a payload of `length` bytes goes out compressed under `deflate`. */
+export function compresses(deflate: DeflateSettings | undefined, length: number): boolean {
+  return deflate !== undefined && length >= MIN_DEFLATE && (deflate.minSize <= 0 || length > deflate.minSize);
+}
+
+/**
+ * Writes `messages` to `socket` as one data frame framed by the codec (JSON lines joined by `\n`,
+ * or varint-prefixed Protobuf messages), compressed when `deflate` is set and the payload is big
+ * enough; returns the bytes written.
+ *
+ * A broadcast message (`sharedDerived`) alone in a flush has its frame built (and compressed) by
+ * the first socket that sends it, and every other socket writes that same Buffer. In a flush of
+ * several messages each shared message is compressed once for every socket too (its deflate
+ * segment is cached), so only the concatenation is per socket.
+ */
+export function writeFrame(
+  socket: FrameSocket,
+  protocol: ProtocolType,
+  messages: readonly Uint8Array[],
+  deflate: DeflateSettings | undefined,
+): number {
+  if (messages.length === 1) return writeMessageFrame(socket, protocol, messages[0] as Uint8Array, deflate);
+  const length = payloadLength(protocol, messages);
+  const frame = compresses(deflate, length)
+    ? compressedFrame(protocol, messages, length, deflate as DeflateSettings)
+    : plainFrame(protocol, messages, length);
+  socket.write(frame);
+  return frame.length;
+}
+
+/**
+ * Writes each message as a frame of its own (`writeFrame` of one message each), corked into one
+ * socket write; returns the bytes written.
+ */
+export function writeMessageFrames(
+  socket: FrameSocket,
+  protocol: ProtocolType,
+  messages: readonly Uint8Array[],
+  deflate: DeflateSettings | undefined,
+): number {
+  if (messages.length === 1) return writeMessageFrame(socket, protocol, messages[0] as Uint8Array, deflate);
+  let bytes = 0;
+  socket.cork();
+  for (const m of messages) bytes += writeMessageFrame(socket, protocol, m, deflate);
+  socket.uncork();
+  return bytes;
+}
+
+function writeMessageFrame(
+  socket: FrameSocket,
+  protocol: ProtocolType,
+  message: Uint8Array,
+  deflate: DeflateSettings | undefined,
+): number {
+  const derived = sharedDerived(message);
+  let frame: Buffer;
+  if (derived !== undefined) {
+    frame = sharedFrame(protocol, message, derived, deflate);
+  } else {
+    const messages = [message];
+    const length = payloadLength(protocol, messages);
+    if (compresses(deflate, length)) {
+      frame = compressedFrame(protocol, messages, length, deflate as DeflateSettings);
+    } else if (length > COPY_LIMIT) {
+      const header = headerFor(protocol, message);
+      socket.cork();
+      socket.write(header);
+      socket.write(message);
+      socket.uncork();
+      return header.length + message.length;
+    } else {
+      frame = plainFrame(protocol, messages, length);
+    }
+  }
+  socket.write(frame);
+  return frame.length;
+}
+
+/** The frame of one shared broadcast message, built by the first socket that sends it. */
+function sharedFrame(
+  protocol: ProtocolType,
+  message: Uint8Array,
+  derived: SharedDerived,
+  deflate: DeflateSettings | undefined,
+): Buffer {
+  const length = protocol === 'json' ? message.length : varintSize(message.length) + message.length;
+  if (deflate !== undefined && compresses(deflate, length)) {
+    let frame = derived[deflate.frameKey] as Buffer | undefined;
+    if (frame === undefined) {
+      frame = deflatedFrame(protocol, [segmentOf(protocol, message, derived, deflate)]);
+      // Not a sync-flushed stream (never expected): fall back to the plain frame for everyone.
+      frame ??= plainFrame(protocol, [message], length);
+      derived[deflate.frameKey] = frame;
+    }
+    return frame;
+  }
+  let frame = derived[PLAIN_FRAME] as Buffer | undefined;
+  if (frame === undefined) {
+    frame = plainFrame(protocol, [message], length);
+    derived[PLAIN_FRAME] = frame;
+  }
+  return frame;
+}
+
+/** A message's deflate segment: computed once for a shared message, per write otherwise. */
+function segmentOf(
+  protocol: ProtocolType,
+  message: Uint8Array,
+  derived: SharedDerived | undefined,
+  deflate: DeflateSettings,
+): Buffer {
+  if (derived === undefined) return deflateSegment(protocol, message, deflate.level);
+  let seg = derived[deflate.segmentKey] as Buffer | undefined;
+  if (seg === undefined) {
+    seg = deflateSegment(protocol, message, deflate.level);
+    derived[deflate.segmentKey] = seg;
+  }
+  return seg;
+}
+
+/**
+ * A compressed frame of several messages: each message is compressed on its own (shared ones
+ * once for every socket) and the segments are concatenated, so a flush that only holds
+ * broadcast messages costs no compression per socket.
+ */
+function compressedFrame(
+  protocol: ProtocolType,
+  messages: readonly Uint8Array[],
+  length: number,
+  deflate: DeflateSettings,
+): Buffer {
+  const segments: Buffer[] = [];
+  for (const m of messages) segments.push(segmentOf(protocol, m, sharedDerived(m), deflate));
+  return deflatedFrame(protocol, segments) ?? plainFrame(protocol, messages, length);
 }
