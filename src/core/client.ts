@@ -37,6 +37,7 @@ import {
   serverSubscribe,
   subscribeAtConnect,
 } from './client-subscribe.js';
+import { CommandSlots } from './client-slots.js';
 import type { DeltaPush } from './delta/push.js';
 import { variantOf, type EncodedPush, type Variant } from './encoded.js';
 import { matchFilter } from './filter.js';
@@ -129,8 +130,19 @@ function newUuid(): string {
 const connectionClosed: Disconnect = { code: DisconnectCode.connectionClosed, reason: 'connection closed' };
 const badRequest: Disconnect = { code: DisconnectCode.badRequest, reason: 'bad request' };
 
-/** Commands that may run concurrently with later ones (they touch no subscription state). */
-const concurrentKinds = new Set(['publish', 'presence', 'presence_stats', 'history', 'rpc']);
+/**
+ * Slot bookkeeping of connections of nodes with `concurrency` > 1. Kept off the Client object so
+ * connections processing commands one by one (the default) carry no memory for it.
+ */
+const commandSlots = new WeakMap<Client, CommandSlots>();
+
+/** Channel of a subscription command (kept in order per channel when commands run concurrently). */
+function subscriptionChannel(kind: string, cmd: Command): string | undefined {
+  if (kind === 'subscribe') return cmd.subscribe?.channel;
+  if (kind === 'unsubscribe') return cmd.unsubscribe?.channel;
+  if (kind === 'sub_refresh') return cmd.sub_refresh?.channel;
+  return undefined;
+}
 
 /** The first present request field, in the order the protocol dispatches them. */
 function commandKind(cmd: Command): string | undefined {
@@ -152,8 +164,14 @@ function commandKind(cmd: Command): string | undefined {
  * One client session: the protocol state machine of a connection (connect, commands, pings,
  * expiry) on top of a Transport. Created by `Node.handleTransport`.
  *
- * Commands of one connection are processed in arrival order; publish, presence, presence_stats,
- * history and rpc start in order but may answer out of order (the protocol allows it).
+ * Commands of one connection are processed one after another, in arrival order, unless
+ * `client.concurrency` (ClientOptions.concurrency) is above 1. Then they still start in arrival
+ * order (also within one frame), but up to that many run at once and their replies go out as each
+ * finishes (matched by command id). When the limit is reached the next command, and everything
+ * behind it, waits for a running one to finish. Connect is always processed alone, before anything
+ * else; subscribe, unsubscribe and sub_refresh of one channel wait for the previous one of that
+ * channel, so they take effect in the order sent. Commands not started when the connection closes
+ * are dropped; running ones finish without writing anything.
  */
 export class Client implements ClientView {
   readonly id = newUuid();
@@ -193,6 +211,8 @@ export class Client implements ClientView {
     this.codec = node.codecFor(transport.protocol);
     this.variant = variantOf(transport.protocol, transport.unidirectional);
     const o = node.clientOptions;
+    if (o.concurrency > 1 && !transport.unidirectional)
+      commandSlots.set(this, new CommandSlots(o.concurrency));
     this.writer = new Writer(
       transport,
       node.writerOptions,
@@ -315,12 +335,45 @@ export class Client implements ClientView {
       this.disconnect(badRequest);
       return false;
     }
-    this.chain = this.chain.then(() => {
-      if (this.state !== 'connected') return;
-      const p = this.exec(id, () => this.dispatch(id, kind, cmd), kind);
-      return concurrentKinds.has(kind) ? undefined : p;
-    });
+    const slots = this.node.clientOptions.concurrency > 1 ? commandSlots.get(this) : undefined;
+    this.chain =
+      slots === undefined
+        ? this.chain.then(() => (this.state === 'connected' ? this.exec(id, kind, cmd) : undefined))
+        : this.chain.then(() => this.startConcurrent(slots, id, kind, cmd));
     return true;
+  }
+
+  /**
+   * Concurrent mode: starts the command once a slot is free without waiting for it to finish.
+   * The returned promise (a slot wait) holds back the commands behind this one.
+   */
+  private startConcurrent(
+    slots: CommandSlots,
+    id: number,
+    kind: string,
+    cmd: Command,
+  ): Promise<void> | undefined {
+    if (this.state !== 'connected') return undefined;
+    const wait = slots.acquire();
+    if (wait === undefined) {
+      this.runInSlot(slots, id, kind, cmd);
+      return undefined;
+    }
+    return wait.then(() => {
+      if (this.state !== 'connected') slots.release();
+      else this.runInSlot(slots, id, kind, cmd);
+    });
+  }
+
+  private runInSlot(slots: CommandSlots, id: number, kind: string, cmd: Command): void {
+    const channel = subscriptionChannel(kind, cmd);
+    const p =
+      channel === undefined
+        ? this.exec(id, kind, cmd)
+        : slots.inChannelOrder(channel, () =>
+            this.state === 'connected' ? this.exec(id, kind, cmd) : RESOLVED,
+          );
+    void p.then(() => slots.release());
   }
 
   private dispatch(id: number, kind: string, cmd: Command): Promise<void> {
@@ -348,15 +401,19 @@ export class Client implements ClientView {
     }
   }
 
-  /** Runs a command body, turning thrown errors into replies or disconnects. */
-  private async exec(id: number, fn: () => Promise<void>, method: string): Promise<void> {
+  /** Runs a command, turning thrown errors into replies or disconnects. Never rejects. */
+  private async exec(id: number, kind: string, cmd: Command): Promise<void> {
     const started = this.node.metrics.now();
     try {
-      await fn();
+      await this.dispatch(id, kind, cmd);
     } catch (err) {
-      this.commandError(id, err, method);
+      try {
+        this.commandError(id, err, kind);
+      } catch (err2) {
+        this.node.logger.error({ err: err2, client: this.id }, 'command error handling failed');
+      }
     }
-    this.node.metrics.commandDone(method, started);
+    this.node.metrics.commandDone(kind, started);
   }
 
   /** Maps a handler/broker failure of command `id` to the wire (see NodeHandlers). */
@@ -802,6 +859,7 @@ export class Client implements ClientView {
   }
 
   private cleanup(d: Disconnect, wasConnected: boolean): void {
+    if (this.node.clientOptions.concurrency > 1) commandSlots.get(this)?.wake();
     this.staleTask?.cancel();
     this.pingTask?.cancel();
     this.pongTask?.cancel();

@@ -32,6 +32,11 @@ export interface ClientOptions {
   maxMessagesInFrame: number;
   /** Accept connections without an `onConnecting` handler as anonymous user `""`. */
   insecure: boolean;
+  /**
+   * Commands of one connection processed at once (`client.concurrency`); 0 or 1 = one after
+   * another. See `Client` for what stays ordered.
+   */
+  concurrency: number;
 }
 
 export const defaultClientOptions: Readonly<ClientOptions> = Object.freeze({
@@ -51,4 +56,5 @@ export const defaultClientOptions: Readonly<ClientOptions> = Object.freeze({
   writeDelay: 0,
   maxMessagesInFrame: 0,
   insecure: false,
+  concurrency: 0,
 });

@@ -68,6 +68,7 @@ export function clientOptionsFrom(config: Config): Partial<ClientOptions> {
     channelPositionCheckDelay: c.channel_position_check_delay,
     connectIncludeServerTime: c.connect_include_server_time,
     insecure: c.insecure,
+    concurrency: c.concurrency,
   };
 }
 

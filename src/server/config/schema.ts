@@ -373,7 +373,7 @@ export const configSchema = obj({
     write_delay: dur('0', 'collect outgoing messages this long before writing (Centrifugo PRO key)'),
     max_messages_in_frame: int(0, 'max messages per transport frame, 0 = no limit (Centrifugo PRO key)'),
     presence_update_interval: dur('27s', 'presence refresh period'),
-    concurrency: int(0, 'parallel command processing per connection'),
+    concurrency: int(0, 'commands of one connection run in parallel, at most this many (0 = in order)'),
     channel_position_check_delay: dur('40s', 'positioning check period'),
     channel_position_max_time_lag: dur('0', 'max lag for positioning'),
     connection_limit: int(0, 'per-node connection limit'),
