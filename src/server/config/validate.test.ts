@@ -26,6 +26,30 @@ describe('validateConfig', () => {
     assert.deepEqual(validateConfig(defaultConfig()), []);
   });
 
+  it('range-checks the WebSocket compression levels', () => {
+    expectError(
+      (c) => {
+        c.websocket.compression_level = 10;
+      },
+      'websocket.compression_level',
+      /must be between 0 and 9/,
+    );
+    expectError(
+      (c) => {
+        c.uni_websocket.compression_level = 12;
+      },
+      'uni_websocket.compression_level',
+      /must be between 0 and 9/,
+    );
+    assert.deepEqual(
+      errorsOf((c) => {
+        c.websocket.compression_level = 9;
+        c.uni_websocket.compression_level = 0;
+      }),
+      [],
+    );
+  });
+
   it('requires ping_interval > pong_timeout', () => {
     expectError(
       (c) => {

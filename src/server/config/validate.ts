@@ -63,6 +63,11 @@ export function validateConfig(config: Config): string[] {
   if (c.controller.enabled && c.controller.type === '') {
     err('controller.type', 'required when controller.enabled');
   }
+  // zlib levels run 0 to 9 (negatives are refused with every negative integer); a higher level
+  // would only fail at the first compressed write.
+  for (const key of ['websocket', 'uni_websocket'] as const) {
+    if (c[key].compression_level > 9) err(`${key}.compression_level`, 'must be between 0 and 9');
+  }
   if (c.broker.enabled && c.broker.type === 'postgres') {
     checkPostgres('broker.postgres', c.broker.postgres, err);
   }
