@@ -4,6 +4,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { Logger } from '../../core/logger.js';
 import type { Config } from '../config/index.js';
+import type { ApiTracer } from '../tracing.js';
 import { ApiError, type ApiErrorObject } from './errors.js';
 import type { ApiExecutor } from './executor.js';
 import {
@@ -114,11 +115,13 @@ type UnaryHandler = grpc.handleUnaryCall<GrpcMessage, object>;
  * request size (RESOURCE_EXHAUSTED beyond).
  *
  * `close()` refuses new calls, waits up to 5 s for running ones, then cancels the rest.
+ * With `tracer` (`opentelemetry.api`) every call is traced, continuing the caller's `traceparent`.
  */
 export async function startGrpcApi(
   executor: ApiExecutor,
   config: Config,
   logger: Logger,
+  tracer?: ApiTracer,
 ): Promise<{ port: number; close(): Promise<void> }> {
   const c = config.grpc_api;
   const definition = grpcApiServiceDefinition();
@@ -144,7 +147,20 @@ export async function startGrpcApi(
   const handlerFor = (grpcName: string): UnaryHandler => {
     const method = SERVED.get(grpcName);
     const decode = method === undefined ? undefined : grpcDecoders.get(method);
-    return (call, callback) => {
+    return (call, done) => {
+      let callback = done;
+      if (tracer !== undefined) {
+        const span = tracer.grpc(GRPC_API_SERVICE, grpcName, call.metadata);
+        callback = (err, value) => {
+          span.grpcStatus(err?.code ?? grpc.status.OK, err?.details);
+          if (method !== undefined && err === null && value !== null && value !== undefined) {
+            span.reply(value);
+          }
+          span.end();
+          done(err, value);
+        };
+        if (method !== undefined) span.request(method, call.request);
+      }
       if (key.length > 0 && !keyMatches(call.metadata, key)) {
         callback({ code: grpc.status.UNAUTHENTICATED, details: 'unauthenticated' });
         return;

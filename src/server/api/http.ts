@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from '../../core/logger.js';
+import type { ApiSpan, ApiTracer } from '../tracing.js';
 import { httpStatusFor } from './errors.js';
 import type { ApiExecutor } from './executor.js';
 import { encodeJson, JsonObject, JsonTypeError, skipValue, skipWs } from './json.js';
@@ -17,6 +18,8 @@ export interface HttpApiOptions {
   /** Largest accepted request body in bytes (413 beyond). */
   maxBodySize: number;
   logger: Logger;
+  /** Traces every request (`opentelemetry.api`); absent = no tracing. */
+  tracer?: ApiTracer;
 }
 
 /** Default request body limit of the HTTP API. */
@@ -79,6 +82,7 @@ export class HttpApi {
         for (const w of waiters) w();
       }
     });
+    const span = this.options.tracer?.http(req, res);
     if (req.method !== 'POST') {
       res.writeHead(405).end();
       req.resume();
@@ -92,12 +96,13 @@ export class HttpApi {
     readBody(req, this.options.maxBodySize).then(
       (body) => {
         if (body === undefined) {
+          span?.fail('request body too large');
           plainError(res, 413, 'Request Entity Too Large');
           return;
         }
         const done = route.legacy
-          ? this.handleLegacy(req, res, body)
-          : this.handleMethod(req, res, route.method, body);
+          ? this.handleLegacy(req, res, body, span)
+          : this.handleMethod(req, res, route.method, body, span);
         done.catch((err: unknown) => {
           this.options.logger.error({ err }, 'error handling API request');
           if (!res.headersSent) plainError(res, 500, 'Internal Server Error');
@@ -120,16 +125,21 @@ export class HttpApi {
     res: ServerResponse,
     m: ApiMethod,
     body: Buffer,
+    span?: ApiSpan,
   ): Promise<void> {
     let request: unknown;
     try {
       request = m.fromJson(JsonObject.parse(body.toString('utf8')));
     } catch (err) {
       this.options.logger.info({ method: m.name, err: String(err) }, 'error decoding API request body');
+      span?.request(m.name, undefined);
+      span?.fail(`bad request: ${String(err)}`);
       plainError(res, 400, 'Bad Request');
       return;
     }
+    span?.request(m.name, request);
     const rep = await this.executor.execute(m.name, request);
+    span?.reply(rep);
     if (m.unwrapped) {
       writeJson(res, 200, encodeJson(rep.result ?? { error: rep.error }));
       return;
@@ -145,7 +155,12 @@ export class HttpApi {
     writeJson(res, 200, encodeJson({ result: rep.result ?? {} }));
   }
 
-  private async handleLegacy(_req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+  private async handleLegacy(
+    _req: IncomingMessage,
+    res: ServerResponse,
+    body: Buffer,
+    span?: ApiSpan,
+  ): Promise<void> {
     if (this.shuttingDown) {
       res.writeHead(503).end();
       return;
@@ -166,26 +181,31 @@ export class HttpApi {
         cmd = decodeLegacyCommand(text, i, end);
       } catch (err) {
         this.options.logger.info({ err: String(err) }, 'error decoding API data');
+        span?.fail(`bad request: ${String(err)}`);
         plainError(res, 400, 'Bad Request');
         return;
       }
       i = end;
-      lines.push(await this.runLegacy(cmd));
+      lines.push(await this.runLegacy(cmd, span));
     }
     writeJson(res, 200, lines.join('\n'));
   }
 
-  private async runLegacy(cmd: {
-    id: number;
-    methodId: number;
-    params: JsonObject | null | undefined;
-    paramsError: boolean;
-  }): Promise<string> {
+  private async runLegacy(
+    cmd: {
+      id: number;
+      methodId: number;
+      params: JsonObject | null | undefined;
+      paramsError: boolean;
+    },
+    span?: ApiSpan,
+  ): Promise<string> {
     const reply: { id?: number; error?: object; result?: object } = {};
     if (cmd.id !== 0) reply.id = cmd.id;
     const m = methodsByLegacyId.get(cmd.methodId);
     if (m === undefined) {
       reply.error = { code: 104, message: 'not found' };
+      span?.fail('104: not found', 104);
       return encodeJson(reply);
     }
     let request: unknown;
@@ -193,16 +213,22 @@ export class HttpApi {
       request = {};
     } else if (cmd.params === undefined || cmd.paramsError) {
       reply.error = { code: 107, message: 'bad request' };
+      span?.request(m.name, undefined);
+      span?.fail('107: bad request', 107);
       return encodeJson(reply);
     } else {
       try {
         request = m.fromJson(cmd.params);
       } catch {
         reply.error = { code: 107, message: 'bad request' };
+        span?.request(m.name, undefined);
+        span?.fail('107: bad request', 107);
         return encodeJson(reply);
       }
     }
+    span?.request(m.name, request);
     const rep = await this.executor.execute(m.name, request);
+    span?.reply(rep);
     if (rep.error !== undefined) reply.error = rep.error;
     else reply.result = rep.result ?? {};
     return encodeJson(reply);

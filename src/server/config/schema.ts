@@ -525,10 +525,10 @@ export const configSchema = obj({
   debug: toggle('/debug/pprof', 'debug endpoints'),
   init: toggle('/connection/init', 'init endpoint'),
   opentelemetry: obj({
-    enabled: bool(false, 'OpenTelemetry tracing'),
-    api: bool(false, 'trace API calls'),
-    consuming: bool(false, 'trace consumers'),
-    google_cloud_adc_auth: bool(false, 'Google Cloud ADC auth for exporter'),
+    enabled: bool(false, 'OpenTelemetry tracing, exported over OTLP as the OTEL_* environment variables say'),
+    api: bool(false, 'trace server API requests (HTTP and GRPC), continuing the caller traceparent'),
+    consuming: bool(false, 'trace the messages async consumers process'),
+    google_cloud_adc_auth: bool(false, 'accepted; not supported by Gyre (no Google credentials are sent)'),
   }),
   graphite: obj({
     enabled: bool(false, 'export metrics to Graphite'),

@@ -15,6 +15,7 @@ import type { ApiReply } from '../api/index.js';
 import { methodsByName } from '../api/index.js';
 import { JsonObject } from '../api/json.js';
 import type { BroadcastRequest, PublishRequest } from '../api/requests.js';
+import type { ApiSpan, ConsumerSpans } from '../tracing.js';
 
 /** The API the consumers call (implemented by `ApiExecutor`). */
 export interface ConsumerApi {
@@ -149,6 +150,8 @@ export class ConsumerDispatcher {
     private readonly logger: Logger,
     /** Consumer name, for logs. */
     private readonly consumer: string,
+    /** Traces every dispatched message (`opentelemetry.consuming`); absent = no tracing. */
+    private readonly spans?: ConsumerSpans,
   ) {}
 
   /**
@@ -156,7 +159,35 @@ export class ConsumerDispatcher {
    * Resolves when the message is done (run, or skipped and logged); throws {@link RetryableError}
    * when it should be tried again.
    */
-  async dispatchCommand(method: string, payload: Uint8Array | string): Promise<void> {
+  dispatchCommand(method: string, payload: Uint8Array | string): Promise<void> {
+    if (this.spans === undefined) return this.command(method, payload);
+    return this.traced((span) => this.command(method, payload, span));
+  }
+
+  /**
+   * Publishes `data` (publication data mode): `publish` for one channel, `broadcast` for several.
+   * No channel = skipped.
+   */
+  dispatchPublication(data: Uint8Array | string, meta: PublicationMeta): Promise<void> {
+    if (this.spans === undefined) return this.publication(data, meta);
+    return this.traced((span) => this.publication(data, meta, span));
+  }
+
+  /** Runs `fn` inside one consumer span; a throw (retry) fails the span and is rethrown. */
+  private async traced(fn: (span: ApiSpan) => Promise<void>): Promise<void> {
+    const span = (this.spans as ConsumerSpans).start();
+    try {
+      await fn(span);
+    } catch (err) {
+      if (err instanceof RetryableError) span.set('centrifugo.retry', true);
+      span.fail(err instanceof Error ? err.message : String(err));
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  private async command(method: string, payload: Uint8Array | string, span?: ApiSpan): Promise<void> {
     let name = method;
     let body: string;
     try {
@@ -170,31 +201,27 @@ export class ConsumerDispatcher {
       }
       body = unwrapJsonString(body);
     } catch (err) {
-      this.skip('malformed message', name, err);
+      this.skip('malformed message', name, err, span);
       return;
     }
     const m = methodsByName.get(name);
     if (m === undefined || !CONSUMER_METHODS.has(name)) {
-      this.skip('unsupported method', name);
+      this.skip('unsupported method', name, undefined, span);
       return;
     }
     let request: unknown;
     try {
       request = m.fromJson(JsonObject.parse(body));
     } catch (err) {
-      this.skip('bad request payload', name, err);
+      this.skip('bad request payload', name, err, span);
       return;
     }
-    await this.run(name, request);
+    await this.run(name, request, span);
   }
 
-  /**
-   * Publishes `data` (publication data mode): `publish` for one channel, `broadcast` for several.
-   * No channel = skipped.
-   */
-  async dispatchPublication(data: Uint8Array | string, meta: PublicationMeta): Promise<void> {
+  private async publication(data: Uint8Array | string, meta: PublicationMeta, span?: ApiSpan): Promise<void> {
     if (meta.channels.length === 0) {
-      this.skip('no channels in publication data mode message', 'publish');
+      this.skip('no channels in publication data mode message', 'publish', undefined, span);
       return;
     }
     const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
@@ -210,23 +237,29 @@ export class ConsumerDispatcher {
     if (meta.tags !== undefined) common.tags = meta.tags;
     if (meta.channels.length === 1) {
       const req: PublishRequest = { ...common, channel: meta.channels[0] as string };
-      await this.run('publish', req);
+      await this.run('publish', req, span);
     } else {
       const req: BroadcastRequest = { ...common, channels: meta.channels };
-      await this.run('broadcast', req);
+      await this.run('broadcast', req, span);
     }
   }
 
-  /** Logs a message that is dropped (it will not be retried). */
-  skip(reason: string, method: string, err?: unknown): void {
+  /** Logs a message that is dropped (it will not be retried); fails its span when traced. */
+  skip(reason: string, method: string, err?: unknown, span?: ApiSpan): void {
     const ctx: Record<string, unknown> = { consumer: this.consumer, reason };
     if (method !== '') ctx['method'] = method;
     if (err !== undefined) ctx['err'] = err instanceof Error ? err.message : JSON.stringify(err);
     this.logger.error(ctx, 'non retryable error during consuming, skip message');
+    if (span !== undefined) {
+      if (method !== '') span.request(method, undefined);
+      span.fail(`skipped: ${reason}`);
+    }
   }
 
-  private async run(method: string, request: unknown): Promise<void> {
+  private async run(method: string, request: unknown, span?: ApiSpan): Promise<void> {
+    span?.request(method, request);
     const rep = await this.api.execute(method, request, 'consumer');
+    span?.reply(rep);
     if (rep.error !== undefined) {
       if (rep.error.code === 100) throw new RetryableError(rep.error.message, method);
       this.skip(`API error ${rep.error.code}: ${rep.error.message}`, method);

@@ -8,6 +8,7 @@
  */
 import type { Logger } from '../../core/logger.js';
 import type { Config, ConsumerConfig } from '../config/index.js';
+import type { ConsumerTracer } from '../tracing.js';
 import { ConsumerDispatcher, type ConsumerApi } from './dispatch.js';
 import { NatsJetStreamConsumer } from './nats-jetstream.js';
 import { PostgresConsumer } from './postgresql.js';
@@ -47,6 +48,8 @@ export interface ConsumerDeps {
   logger: Logger;
   /** This node's id: the consumer name inside Redis consumer groups. */
   nodeId: string;
+  /** Traces every processed message (`opentelemetry.consuming`); absent = no tracing. */
+  tracer?: ConsumerTracer;
 }
 
 /** The started consumers. */
@@ -57,7 +60,12 @@ export interface RunningConsumers {
 }
 
 function create(c: ConsumerConfig, i: number, deps: ConsumerDeps): Consumer {
-  const dispatcher = new ConsumerDispatcher(deps.api, deps.logger, c.name);
+  const dispatcher = new ConsumerDispatcher(
+    deps.api,
+    deps.logger,
+    c.name,
+    deps.tracer?.consumer(c.name, c.type),
+  );
   const key = `consumers[${i}]`;
   switch (c.type) {
     case 'postgresql':
