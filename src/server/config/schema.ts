@@ -531,12 +531,12 @@ export const configSchema = obj({
     google_cloud_adc_auth: bool(false, 'accepted; not supported by Gyre (no Google credentials are sent)'),
   }),
   graphite: obj({
-    enabled: bool(false, 'export metrics to Graphite'),
+    enabled: bool(false, 'push metrics to Graphite (plaintext protocol over TCP)'),
     host: str('localhost', 'Graphite host'),
-    port: int(2003, 'Graphite port'),
-    prefix: str('centrifugo', 'metric prefix'),
+    port: int(2003, 'Graphite plaintext port'),
+    prefix: str('centrifugo', 'path prefix; the node name follows it'),
     interval: dur('10s', 'export interval'),
-    tags: bool(false, 'use tags'),
+    tags: bool(false, 'labels as Graphite tags (name;label=value) instead of path parts'),
   }),
   usage_stats: obj({ disabled: bool(false, 'disable anonymous usage stats') }),
   node: obj({

@@ -68,6 +68,11 @@ export function validateConfig(config: Config): string[] {
   for (const key of ['websocket', 'uni_websocket'] as const) {
     if (c[key].compression_level > 9) err(`${key}.compression_level`, 'must be between 0 and 9');
   }
+  if (c.graphite.enabled) {
+    if (c.graphite.host === '') err('graphite.host', 'required when graphite.enabled');
+    if (c.graphite.port < 1 || c.graphite.port > 65535) err('graphite.port', 'must be between 1 and 65535');
+    if (c.graphite.interval <= 0) err('graphite.interval', 'must be greater than 0');
+  }
   if (c.broker.enabled && c.broker.type === 'postgres') {
     checkPostgres('broker.postgres', c.broker.postgres, err);
   }
