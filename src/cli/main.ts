@@ -1,13 +1,15 @@
 /**
  * The `gyre` command line (Centrifugo v6 compatible): running the server (root command or `serve`),
  * config tools (`genconfig`, `checkconfig`, `defaultconfig`, `defaultenv`), token tools
- * (`gentoken`, `gensubtoken`, `checktoken`, `checksubtoken`) and `version`.
+ * (`gentoken`, `gensubtoken`, `checktoken`, `checksubtoken`), `version`, and `serve -d <dir>`, the
+ * static file server for development that Centrifugo's `serve` is.
  */
 import { Command, CommanderError, Option } from 'commander';
 import type { CliIO } from './io.js';
 import { processIO } from './io.js';
 import { runVersion } from './commands/version.js';
 import { runServe } from './commands/serve.js';
+import { runStaticServe } from './static-serve.js';
 import type { ServeFlags } from './commands/serve.js';
 import { runCheckconfig, runDefaultconfig, runDefaultenv, runGenconfig } from './commands/config-files.js';
 import { runCheckToken, runGenToken } from './commands/tokens.js';
@@ -109,16 +111,25 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     );
   });
 
-  addServerOptions(program.command('serve').description('run the server (same as no command)')).action(
-    async (_o, cmd: Command) => {
-      code = await runServe(
-        io,
-        cmd.opts<{ config: string }>().config,
-        serverFlags(cmd),
-        cmd.opts<{ workers?: string }>().workers,
-      );
-    },
-  );
+  addServerOptions(
+    program
+      .command('serve')
+      .description('run the server (same as no command); with -d, a static file server for development'),
+  )
+    .option('-d, --dir <dir>', 'serve the files of this directory instead (port 3000 unless -p is given)')
+    .action(async (_o, cmd: Command) => {
+      const o = cmd.opts<{
+        config: string;
+        dir?: string;
+        port?: string;
+        address?: string;
+        workers?: string;
+      }>();
+      code =
+        o.dir !== undefined
+          ? await runStaticServe(io, { dir: o.dir, port: o.port, address: o.address })
+          : await runServe(io, o.config, serverFlags(cmd), o.workers);
+    });
 
   program
     .command('version')

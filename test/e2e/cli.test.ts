@@ -21,6 +21,10 @@ import {
 import { SDK_BUILDS, apiClient, connectClient, record, waitEvent } from '../helpers/clients.js';
 import { JWT_RE, hs256Token } from '../helpers/tokens.js';
 import { HMAC_SECRET, standardConfig, uniq } from '../helpers/e2e-config.js';
+import { spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { GYRE_BIN, cleanEnv } from '../helpers/gyre.js';
 
 interface Generated {
   client: { token: { hmac_secret_key: string } };
@@ -228,5 +232,93 @@ void describe('CLI', { concurrency: 4 }, () => {
     });
     const info = await apiClient(gyre.apiUrl, 'envkey').getInfo();
     assert.equal(info.nodes.length, 1);
+  });
+});
+
+/** `gyre serve -d DIR ...` until it prints the URL it serves on. */
+async function startStatic(
+  t: { after(fn: () => unknown): void },
+  args: string[],
+): Promise<{ url: string; port: number; stop(): Promise<number | null>; output(): string }> {
+  const proc = spawn(process.execPath, [GYRE_BIN, 'serve', ...args], {
+    cwd: REPO_ROOT,
+    env: cleanEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  t.after(() => proc.kill('SIGKILL'));
+  const deadline = Date.now() + 15000;
+  for (;;) {
+    const m = /serving .* on (http:\/\/127\.0\.0\.1:(\d+))\//.exec(out);
+    if (m) {
+      return {
+        url: m[1] as string,
+        port: Number(m[2]),
+        stop: () => {
+          proc.kill('SIGTERM');
+          return exited;
+        },
+        output: () => out,
+      };
+    }
+    if (proc.exitCode !== null || Date.now() > deadline)
+      throw new Error(`static serve did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** GET with the path sent as is (fetch would resolve `..` before sending). */
+function rawGet(port: number, path: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
+void describe('serve -d: static file server for development', () => {
+  void test('serves the directory with content types and index.html, 404 outside it, stops on SIGTERM', async (t) => {
+    const base = tempDir(t);
+    const site = join(base, 'site');
+    mkdirSync(join(site, 'js'), { recursive: true });
+    writeFileSync(join(site, 'index.html'), '<script src="js/app.js"></script>');
+    writeFileSync(join(site, 'js', 'app.js'), 'new Centrifuge("ws://localhost:8000/connection/websocket")');
+    writeFileSync(join(base, 'config.json'), '{"http_api": {"key": "do-not-serve"}}');
+    const port = await freePort();
+    const s = await startStatic(t, ['-d', site, '-p', String(port), '-a', '127.0.0.1']);
+    assert.equal(s.port, port);
+
+    const index = await fetch(`${s.url}/`);
+    assert.equal(index.status, 200);
+    assert.equal(index.headers.get('content-type'), 'text/html; charset=utf-8');
+    assert.equal(await index.text(), '<script src="js/app.js"></script>');
+    const js = await fetch(`${s.url}/js/app.js`);
+    assert.equal(js.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(await js.text(), /new Centrifuge/);
+    assert.equal((await fetch(`${s.url}/missing.css`)).status, 404);
+    for (const path of ['/../config.json', '/%2e%2e/config.json', '/js/..%2f..%2fconfig.json']) {
+      const res = await rawGet(s.port, path);
+      assert.equal(res.status, 404, path);
+      assert.ok(!res.body.includes('do-not-serve'), path);
+    }
+    // Not the messaging server.
+    assert.equal((await fetch(`${s.url}/connection/websocket`)).status, 404);
+
+    assert.equal(await s.stop(), 0, s.output());
+    assert.equal(await portAccepts(port), false);
+  });
+
+  void test('a missing directory is an error naming --dir', async (t) => {
+    const res = await runCli(['serve', '-d', join(tempDir(t), 'nope'), '-p', String(await freePort())]);
+    assert.equal(res.code, 1);
+    assert.match(res.stderr, /--dir: .*nope: no such directory/);
   });
 });
