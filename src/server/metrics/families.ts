@@ -21,18 +21,27 @@ export interface Sample {
 
 type MetricType = 'counter' | 'gauge' | 'histogram' | 'summary';
 
+/**
+ * How the samples of one family from several processes (`--workers N`) combine into one figure:
+ * prom-client's `AggregatorRegistry` names (summed by default; `max` for a figure every process
+ * reports alike, such as the number of nodes; `first` for build info).
+ */
+export type FamilyAggregator = 'sum' | 'max' | 'first';
+
 /** What prom-client's registry reads from a metric. */
 export interface FamilySnapshot {
   name: string;
   help: string;
   type: MetricType;
   values: Sample[];
-  aggregator: 'sum';
+  aggregator: FamilyAggregator;
 }
 
 /** Base of every family: a name, help text, label names and a sampling method. */
 export abstract class Family {
   abstract readonly type: MetricType;
+  /** How the family combines across worker processes (see {@link FamilyAggregator}). */
+  aggregator: FamilyAggregator = 'sum';
 
   constructor(
     readonly name: string,
@@ -61,7 +70,7 @@ export abstract class Family {
       help: this.help,
       type: this.type,
       values: this.samples(),
-      aggregator: 'sum',
+      aggregator: this.aggregator,
     });
   }
 }

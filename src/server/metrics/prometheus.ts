@@ -9,6 +9,7 @@ import type { Node } from '../../core/node.js';
 import type { Command } from '../../protocol/types.js';
 import type { ApiMetrics } from '../api/executor.js';
 import type { ProxyMetrics } from '../proxy/hooks.js';
+import { joinClusterMetrics, type ClusterMetricsClient } from './cluster.js';
 import {
   CallbackFamily,
   HistogramFamily,
@@ -16,6 +17,7 @@ import {
   SummaryFamily,
   ValueFamily,
   type Family,
+  type FamilyAggregator,
   type HistogramCell,
   type SummaryCell,
   type SummaryWindow,
@@ -124,6 +126,8 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
   private readonly proxyInflight: ValueFamily;
   private readonly connLimit: ValueCell;
   private readonly httpRequests: ValueFamily;
+  /** Set in a worker process of `--workers N`: scrapes combine every worker's figures. */
+  private readonly cluster: ClusterMetricsClient | undefined;
 
   constructor(o: PrometheusOptions) {
     this.native = o.nativeHistograms === true;
@@ -167,14 +171,22 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
         return t;
       };
     };
+    // Gauges are summed over worker processes (`--workers N`) unless `aggregator` says otherwise.
     const gauge = (
       name: string,
       help: string,
       labels: readonly string[],
       collect: () => Iterable<readonly [readonly string[], number]>,
-    ): void => void add(new CallbackFamily('gauge', `${NS}_${name}`, help, labels, collect));
-    const nodeGauge = (name: string, help: string, read: (n: Node) => number): void =>
-      gauge(name, help, [], () => (this.node ? [[[], read(this.node)]] : []));
+      aggregator: FamilyAggregator = 'sum',
+    ): void => {
+      add(new CallbackFamily('gauge', `${NS}_${name}`, help, labels, collect)).aggregator = aggregator;
+    };
+    const nodeGauge = (
+      name: string,
+      help: string,
+      read: (n: Node) => number,
+      aggregator: FamilyAggregator = 'sum',
+    ): void => gauge(name, help, [], () => (this.node ? [[[], read(this.node)]] : []), aggregator);
 
     // ---- node ----
     const types: BrokerMessageType[] = ['publication', 'join', 'leave', 'control'];
@@ -202,8 +214,14 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
       'Number of channels with one or more subscribers.',
       (n) => n.hub.numChannels,
     );
-    nodeGauge('node_num_nodes', 'Number of nodes in the cluster.', (n) => n.cluster.liveNodes().length);
-    gauge('node_build', 'Node build info.', ['version'], () => [[[o.version], 1]]);
+    // Every worker sees the same cluster: its size is not a per-process figure.
+    nodeGauge(
+      'node_num_nodes',
+      'Number of nodes in the cluster.',
+      (n) => n.cluster.liveNodes().length,
+      'max',
+    );
+    gauge('node_build', 'Node build info.', ['version'], () => [[[o.version], 1]], 'first');
     this.broadcast = histogram(
       'node_broadcast_duration_seconds',
       'Broadcast duration in seconds',
@@ -341,6 +359,7 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
     );
 
     if (o.processMetrics !== false) collectDefaultMetrics({ register: this.registry });
+    this.cluster = joinClusterMetrics(this.registry);
   }
 
   /** Gives the gauges the node whose state they report. */
@@ -348,9 +367,12 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
     this.node = node;
   }
 
-  /** The exposition text (Prometheus text format 0.0.4). */
+  /**
+   * The exposition text (Prometheus text format 0.0.4). In a worker of `gyre serve --workers N`,
+   * the figures of every worker combined (see `cluster.ts`).
+   */
   metrics(): Promise<string> {
-    return this.registry.metrics();
+    return this.cluster?.scrape() ?? this.registry.metrics();
   }
 
   get contentType(): string {
