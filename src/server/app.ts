@@ -9,9 +9,9 @@ import { mountStreamingTransports } from './transports.js';
 import { startGrpcApi } from './api/grpc.js';
 import { ApiExecutor, DEFAULT_API_MAX_BODY, HttpApi, type RpcExtension } from './api/index.js';
 import { AdminHandler } from './admin/index.js';
-import { checkConsumers, startConsumers, type RunningConsumers } from './consumers/index.js';
-import type { Config } from './config/index.js';
-import { buildEngines, resolveEngineTypes } from './engines.js';
+import { startConsumers, type RunningConsumers } from './consumers/index.js';
+import { ConfigError, startupProblems, type Config } from './config/index.js';
+import { buildEngines } from './engines.js';
 import { createApp } from './handlers.js';
 import { workerId } from './workers.js';
 import { closeServer, listen, tlsOptions, type Listener } from './http/listen.js';
@@ -91,8 +91,9 @@ export async function startServer(
   logger: Logger,
   options: StartOptions = {},
 ): Promise<RunningServer> {
-  resolveEngineTypes(config); // unsupported engine settings fail before any port opens
-  checkConsumers(config); // so do unsupported consumer types
+  // What Gyre cannot start with fails before any port opens (validateConfig reports the same).
+  const problems = startupProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
   const p = config.prometheus;
   const metrics = p.enabled
     ? new PrometheusMetrics({

@@ -6,6 +6,7 @@ import { MemoryBroker } from '../core/memory/broker.js';
 import { MemoryController } from '../core/memory/controller.js';
 import { MemoryPresenceManager } from '../core/memory/presence.js';
 import type { PresenceManager } from '../core/presence.js';
+import { loadPem } from '../util/pem.js';
 import {
   NatsBroker,
   NatsController,
@@ -56,7 +57,8 @@ function pick<T extends string>(key: string, value: string, allowed: readonly T[
  * `broker.enabled` + `broker.type` (`memory` | `redis` | `nats` | `postgres`) and
  * `presence_manager.enabled` + `presence_manager.type` (`memory` | `redis`). The controller is
  * `controller.type` (`postgres`) when `controller.enabled`, else it follows the broker (NATS or
- * Redis), else Redis presence, else memory. Pure: call it before opening ports.
+ * Redis), else Redis presence, else memory. Pure. The other settings Gyre cannot run with (NATS
+ * raw mode, map brokers, ...) are refused by `startupProblems` (config validation).
  */
 export function resolveEngineTypes(config: Config): EngineTypes {
   const engine = pick('engine.type', config.engine.type, ['memory', 'redis'] as const);
@@ -69,12 +71,6 @@ export function resolveEngineTypes(config: Config): EngineTypes {
   const explicitController = config.controller.enabled
     ? pick('controller.type', config.controller.type, ['postgres'] as const)
     : undefined;
-  if (broker === 'nats' && config.broker.nats.raw_mode.enabled) {
-    throw new EngineConfigError('broker.nats.raw_mode.enabled: raw mode is not supported by Gyre');
-  }
-  if (config.map_broker.type !== 'memory') {
-    throw new EngineConfigError(`map_broker.type: "${config.map_broker.type}" is not supported by Gyre`);
-  }
   const controller =
     explicitController ??
     (broker === 'nats' ? 'nats' : broker === 'redis' || presenceManager === 'redis' ? 'redis' : 'memory');
@@ -92,10 +88,12 @@ export function natsSettings(c: NatsBrokerConfig, name?: string): NatsSettings {
   };
   if (name !== undefined) s.name = name;
   if (c.tls.enabled) {
+    // Raw, base64 or file PEMs, as every other TLS setting (and as validation checks them).
+    const pem = (v: string, k: string): string => loadPem(v, `broker.nats.tls.${k}`).toString();
     s.tls = {};
-    if (c.tls.cert_pem !== '') s.tls.cert = c.tls.cert_pem;
-    if (c.tls.key_pem !== '') s.tls.key = c.tls.key_pem;
-    if (c.tls.server_ca_pem !== '') s.tls.ca = c.tls.server_ca_pem;
+    if (c.tls.cert_pem !== '') s.tls.cert = pem(c.tls.cert_pem, 'cert_pem');
+    if (c.tls.key_pem !== '') s.tls.key = pem(c.tls.key_pem, 'key_pem');
+    if (c.tls.server_ca_pem !== '') s.tls.ca = pem(c.tls.server_ca_pem, 'server_ca_pem');
   }
   return s;
 }

@@ -11,6 +11,12 @@ export { parseDuration, formatDuration } from './duration.js';
 export { loadConfig, ConfigError, configFormat, parseConfigText, nameForEnv } from './load.js';
 export type { LoadOptions, LoadResult } from './load.js';
 export { validateConfig } from './validate.js';
+export {
+  startupProblems,
+  SUPPORTED_BROKER_TYPES,
+  SUPPORTED_CONSUMER_TYPES,
+  SUPPORTED_MAP_BROKER_TYPES,
+} from './startup.js';
 export { compileGoRegex } from './regex.js';
 export { toFileValue, stringifyConfig, envLines } from './serialize.js';
 export type { EnvLinesOptions } from './serialize.js';

@@ -1,6 +1,7 @@
 /**
- * Semantic validation of a loaded {@link Config}: Centrifugo v6's start-up checks plus a few more.
- * Every message starts with the key path it is about; all problems are collected.
+ * Semantic validation of a loaded {@link Config}: Centrifugo v6's start-up checks plus a few more,
+ * and everything Gyre itself cannot start with (`startup.ts`). Every message starts with the key
+ * path it is about; all problems are collected.
  */
 import type {
   ChannelOptions,
@@ -14,6 +15,7 @@ import type { ObjectNode, SchemaNode } from './schema-types.js';
 import { configSchema } from './schema.js';
 import { formatDuration } from './duration.js';
 import { compileGoRegex } from './regex.js';
+import { startupProblems } from './startup.js';
 
 const NAME_RE = /^[-a-zA-Z0-9_.]{2,}$/;
 const CONSUMER_NAME_RE = /^[a-zA-Z0-9_]{2,}$/;
@@ -181,6 +183,8 @@ export function validateConfig(config: Config): string[] {
     if (cons.enabled) checkConsumer(path, cons, err);
   });
 
+  // What Gyre cannot start with (unsupported types, PEMs and keys that do not load, ...).
+  errs.push(...startupProblems(c));
   return errs;
 }
 
@@ -229,7 +233,7 @@ function checkNode(node: SchemaNode, v: unknown, path: string, schemaPath: strin
 
 /**
  * Settings an enabled consumer cannot run without (Centrifugo's per-type checks). Whether Gyre
- * runs the type at all is decided at start-up (`server/consumers`), not here.
+ * runs the type at all is checked with the other start-up problems (`startup.ts`).
  */
 function checkConsumer(path: string, c: ConsumerConfig, err: Err): void {
   const need = (key: string, ok: boolean, msg = 'required'): void => {

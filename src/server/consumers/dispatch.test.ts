@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { defaultConfig, validateConfig } from '../config/index.js';
 import { BadMessageError, ConsumerDispatcher, publicationMeta, RetryableError } from './dispatch.js';
-import { checkConsumers, ConsumerConfigError } from './index.js';
 import { deliveryCount } from './nats-jetstream.js';
 import { consumerConfig, RecordingApi, recordingLogger } from './test-fixtures.js';
 import { backoffDelay, Waker } from './timing.js';
@@ -170,38 +169,6 @@ describe('publication data mode', () => {
 });
 
 describe('consumer config', () => {
-  it('fails start-up checks for enabled consumers of types Gyre does not run', () => {
-    const c = defaultConfig();
-    c.consumers = [
-      consumerConfig((x) => {
-        x.name = 'pg';
-        x.type = 'postgresql';
-      }),
-      consumerConfig((x) => {
-        x.name = 'kf';
-        x.type = 'kafka';
-        x.enabled = true;
-      }),
-    ];
-    assert.throws(
-      () => checkConsumers(c),
-      (err: unknown) => {
-        assert.ok(err instanceof ConsumerConfigError);
-        assert.match(err.message, /^consumers\[1\]\.type: kafka consumers are not supported by Gyre/);
-        return true;
-      },
-    );
-    for (const t of ['google_pub_sub', 'aws_sqs', 'azure_service_bus']) {
-      (c.consumers[1] as { type: string }).type = t;
-      assert.throws(
-        () => checkConsumers(c),
-        new RegExp(`consumers\\[1\\]\\.type: ${t} consumers are not supported`),
-      );
-    }
-    (c.consumers[1] as { enabled: boolean }).enabled = false;
-    assert.doesNotThrow(() => checkConsumers(c));
-  });
-
   it('validates the settings an enabled consumer needs, naming the keys', () => {
     const c = defaultConfig();
     c.consumers = [

@@ -1,13 +1,13 @@
 /**
  * Asynchronous consumers (`consumers[]`): API commands, or publication data, read from external
  * queues and run through the same executor as the server API. Gyre runs the `postgresql`,
- * `nats_jetstream` and `redis_stream` types; the other Centrifugo types fail start-up.
+ * `nats_jetstream` and `redis_stream` types; config validation refuses the other Centrifugo types.
  *
  * Delivery is at-least-once: a message is acknowledged / deleted only after its API call is done.
  * Bad messages are logged and dropped; internal API errors and service outages are retried.
  */
 import type { Logger } from '../../core/logger.js';
-import type { Config, ConsumerConfig } from '../config/index.js';
+import type { ConsumerConfig } from '../config/index.js';
 import type { ConsumerTracer } from '../tracing.js';
 import { ConsumerDispatcher, type ConsumerApi } from './dispatch.js';
 import { NatsJetStreamConsumer } from './nats-jetstream.js';
@@ -21,26 +21,14 @@ export { PostgresConsumer } from './postgresql.js';
 export { NatsJetStreamConsumer } from './nats-jetstream.js';
 export { RedisStreamConsumer } from './redis-stream.js';
 
-/** Consumer types Gyre runs. */
-export const SUPPORTED_CONSUMER_TYPES = ['postgresql', 'nats_jetstream', 'redis_stream'] as const;
-
-/** Thrown for consumer settings Gyre cannot run with; the message names the config key. */
-export class ConsumerConfigError extends Error {}
+export { SUPPORTED_CONSUMER_TYPES } from '../config/index.js';
 
 /**
- * Throws {@link ConsumerConfigError} when an enabled consumer has a type Gyre does not run
- * (`kafka`, `google_pub_sub`, `aws_sqs`, `azure_service_bus`). Pure: call it before opening ports.
+ * Thrown for consumer settings Gyre cannot run with; the message names the config key. Types
+ * Gyre does not run (`kafka`, `google_pub_sub`, `aws_sqs`, `azure_service_bus`) are refused
+ * earlier, by config validation (`startupProblems`).
  */
-export function checkConsumers(config: Config): void {
-  config.consumers.forEach((c, i) => {
-    if (!c.enabled) return;
-    if (!(SUPPORTED_CONSUMER_TYPES as readonly string[]).includes(c.type)) {
-      throw new ConsumerConfigError(
-        `consumers[${i}].type: ${c.type} consumers are not supported by Gyre (supported: ${SUPPORTED_CONSUMER_TYPES.join(', ')})`,
-      );
-    }
-  });
-}
+export class ConsumerConfigError extends Error {}
 
 /** What the consumers need from the server. */
 export interface ConsumerDeps {
