@@ -140,6 +140,116 @@ describe('gyre CLI', () => {
     assert.match(strict.err, /client\.tokn: unknown key/);
   });
 
+  // Everything `gyre serve` refuses at start-up is refused by `checkconfig` too, with the same
+  // error naming the key (both run the same validation before any port opens).
+  const refused: Array<[what: string, config: unknown, error: RegExp]> = [
+    ...['kafka', 'google_pub_sub', 'aws_sqs', 'azure_service_bus'].map((type): [string, unknown, RegExp] => [
+      `a ${type} consumer`,
+      { consumers: [{ name: 'c1', enabled: true, type }] },
+      new RegExp(`^error: consumers\\[0\\]\\.type: ${type} consumers are not supported by Gyre`, 'm'),
+    ]),
+    [
+      'a map broker',
+      { map_broker: { type: 'redis' } },
+      /^error: map_broker\.type: "redis" is not supported/m,
+    ],
+    [
+      'the redisnats broker',
+      { broker: { enabled: true, type: 'redisnats' } },
+      /^error: broker\.type: "redisnats" is not supported by Gyre/m,
+    ],
+    [
+      'NATS raw mode',
+      { broker: { enabled: true, type: 'nats', nats: { raw_mode: { enabled: true } } } },
+      /^error: broker\.nats\.raw_mode\.enabled: raw mode is not supported/m,
+    ],
+    [
+      'a TLS listener without its certificate',
+      {
+        http_server: {
+          tls: { enabled: true, cert_pem: p('missing-cert.pem'), key_pem: p('missing-key.pem') },
+        },
+      },
+      /^error: http_server\.tls\.cert_pem: not a PEM, base64 PEM or readable file/m,
+    ],
+    [
+      'a malformed allowed origin',
+      { client: { allowed_origins: ['https://[example.com'] } },
+      /^error: client\.allowed_origins\[0\]: invalid pattern/m,
+    ],
+    [
+      'an unreadable token public key',
+      { client: { token: { rsa_public_key: p('missing-rsa.pem') } } },
+      /^error: client\.token\.rsa_public_key: public key is neither PEM/m,
+    ],
+    [
+      'an unsafe JWKS URL template',
+      { client: { token: { jwks_public_endpoint: 'https://idp.example.com/{{realm}}/certs' } } },
+      /^error: client\.token\.jwks_public_endpoint: JWKS endpoint placeholder \{\{realm\}\}/m,
+    ],
+    [
+      'an unreadable Redis CA',
+      { engine: { type: 'redis', redis: { tls: { enabled: true, server_ca_pem: p('missing-ca.pem') } } } },
+      /^error: engine\.redis\.tls\.server_ca_pem: not a PEM/m,
+    ],
+    [
+      'a malformed NATS URL',
+      { broker: { enabled: true, type: 'nats', nats: { url: 'nats://bad host:4222' } } },
+      /^error: broker\.nats\.url: not a valid NATS server address/m,
+    ],
+  ];
+  for (const [what, config, error] of refused) {
+    it(`checkconfig and serve both refuse ${what}, naming the key`, async () => {
+      const file = p(`refused-${what.replace(/\W+/g, '-')}.json`);
+      writeFileSync(file, JSON.stringify(config));
+      const check = await run('checkconfig', '-c', file);
+      assert.equal(check.code, 1, check.out);
+      assert.match(check.err, error);
+      // Only now is it safe to run serve in-process: it stops at the same validation.
+      const serve = await run('serve', '-c', file, '--port', '0');
+      assert.equal(serve.code, 1);
+      assert.equal(serve.err, check.err);
+    });
+  }
+
+  it('checkconfig refuses GYRE_WORKERS > 1 with the memory broker, as serve refuses --workers', async () => {
+    const file = p('workers.json');
+    writeFileSync(file, '{}');
+    const io = (env: NodeJS.ProcessEnv) => {
+      const r = { out: '', err: '' };
+      const cio: CliIO = { out: (s) => void (r.out += s), err: (s) => void (r.err += s), env };
+      return { r, cio };
+    };
+    const a = io({ GYRE_WORKERS: '2' });
+    assert.equal(await main(['checkconfig', '-c', file], a.cio), 1);
+    assert.match(a.r.err, /^error: GYRE_WORKERS=2: worker processes need a shared broker/m);
+    const b = io({ GYRE_WORKERS: 'two' });
+    assert.equal(await main(['checkconfig', '-c', file], b.cio), 1);
+    assert.match(b.r.err, /^error: GYRE_WORKERS: must be a positive integer, got "two"/m);
+    const serve = await run('serve', '-c', file, '--port', '0', '--workers', '2');
+    assert.equal(serve.code, 1);
+    assert.match(serve.err, /^error: --workers 2: worker processes need a shared broker/m);
+    // With a shared broker several workers are fine; memory presence is only a warning.
+    const redis = p('workers-redis.json');
+    writeFileSync(redis, JSON.stringify({ broker: { enabled: true, type: 'redis' } }));
+    const c = io({ GYRE_WORKERS: '2' });
+    assert.equal(await main(['checkconfig', '-c', redis], c.cio), 0, c.r.err);
+    assert.match(c.r.err, /^warning: presence_manager is memory: presence is per worker process/m);
+  });
+
+  it('checkconfig refuses bad OTEL_* exporter variables when tracing is on, as serve does', async () => {
+    const file = p('otel.json');
+    writeFileSync(file, JSON.stringify({ opentelemetry: { enabled: true, api: true } }));
+    const err: string[] = [];
+    const env = { OTEL_EXPORTER_OTLP_PROTOCOL: 'carrier-pigeon' };
+    const cio: CliIO = { out: () => {}, err: (s) => void err.push(s), env };
+    assert.equal(await main(['checkconfig', '-c', file], cio), 1);
+    assert.match(err.join(''), /^error: OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol "carrier-pigeon"/m);
+    // Without tracing the variables are not read.
+    writeFileSync(file, '{}');
+    assert.equal(await main(['checkconfig', '-c', file], cio), 0);
+  });
+
   it('defaultconfig prints every default and can merge a base file', async () => {
     const dry = await run('defaultconfig', '-c', 'x.json', '-d');
     assert.equal(dry.code, 0);
@@ -242,6 +352,15 @@ describe('gyre CLI', () => {
     assert.equal(r.code, 1);
     assert.match(r.err, /log\.level: unknown value "loud"/);
     assert.match(r.err, /client\.ping_interval: must be greater/);
+    assert.doesNotMatch(r.out, /gyre listening/);
+  });
+
+  it('serve exits 1 before listening on a configuration Gyre cannot start with', async () => {
+    const file = p('serve-kafka.json');
+    writeFileSync(file, JSON.stringify({ consumers: [{ name: 'k1', enabled: true, type: 'kafka' }] }));
+    const r = await spawnCli(['serve', '-c', file, '--port', '0']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /consumers\[0\]\.type: kafka consumers are not supported by Gyre/);
     assert.doesNotMatch(r.out, /gyre listening/);
   });
 

@@ -19,6 +19,8 @@ import { createAdmission } from './http/admission.js';
 import { createOriginCheck } from './http/origin.js';
 import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
 import { instrumentRouter, metricsHandler, PrometheusMetrics } from './metrics/index.js';
+import { startTracing } from './tracing.js';
+import { startGraphite } from './metrics/graphite.js';
 
 /** Version reported in connect results and the `info` API. */
 export const GYRE_VERSION = '0.1.0';
@@ -94,14 +96,18 @@ export async function startServer(
   // What Gyre cannot start with fails before any port opens (validateConfig reports the same).
   const problems = startupProblems(config);
   if (problems.length > 0) throw new ConfigError(problems);
+  // So do bad OTEL_* settings; the OpenTelemetry packages are loaded only when tracing is on.
+  const tracing = await startTracing(config, logger, { version: GYRE_VERSION });
   const p = config.prometheus;
-  const metrics = p.enabled
-    ? new PrometheusMetrics({
-        version: GYRE_VERSION,
-        nativeHistograms: p.native_histograms,
-        recoveredPublicationsHistogram: p.recovered_publications_histogram,
-      })
-    : undefined;
+  // Graphite exports the same registry, with or without the /metrics endpoint.
+  const metrics =
+    p.enabled || config.graphite.enabled
+      ? new PrometheusMetrics({
+          version: GYRE_VERSION,
+          nativeHistograms: p.native_histograms,
+          recoveredPublicationsHistogram: p.recovered_publications_histogram,
+        })
+      : undefined;
   const app = createApp(config, logger, undefined, metrics);
   const checkOrigin = createOriginCheck(config.client.allowed_origins);
   // Set once the node runs; requests before that answer 503.
@@ -156,7 +162,7 @@ export async function startServer(
   if (config.init.enabled) externalRoutes.initPath = handlerPath(config.init.handler_prefix);
   const healthTarget = internal === undefined ? externalRoutes : internalRoutes;
   if (config.health.enabled) healthTarget.healthPath = handlerPath(config.health.handler_prefix);
-  if (metrics !== undefined) {
+  if (metrics !== undefined && p.enabled) {
     // Same listener as health: the internal one when configured.
     (healthTarget.endpoints ??= new Map()).set(handlerPath(p.handler_prefix), metricsHandler(metrics));
   }
@@ -209,6 +215,7 @@ export async function startServer(
     ...(metrics !== undefined ? { metrics } : {}),
   });
   metrics?.bindNode(n);
+  tracing?.setInstanceId(n.uid);
   app.setNode(n);
   try {
     await n.run();
@@ -238,6 +245,7 @@ export async function startServer(
       errorMode: config.http_api.error_mode,
       maxBodySize: DEFAULT_API_MAX_BODY,
       logger,
+      ...(tracing?.api !== undefined ? { tracer: tracing.api } : {}),
     });
     httpApiRef.api = api;
     if (apiOnExternal) externalRoutes.api = api;
@@ -272,11 +280,16 @@ export async function startServer(
   let uniGrpc: { port: number; close(): Promise<void> } | undefined;
   let consumers: RunningConsumers | undefined;
   try {
-    if (config.grpc_api.enabled) grpcApi = await startGrpcApi(executor, config, logger);
+    if (config.grpc_api.enabled) grpcApi = await startGrpcApi(executor, config, logger, tracing?.api);
     if (config.uni_grpc.enabled) uniGrpc = await startUniGrpc(n, config, logger);
     // Consumers run API commands: they start once the node and the executor are up.
     if (config.consumers.length > 0) {
-      consumers = await startConsumers(config.consumers, { api: executor, logger, nodeId: n.uid });
+      consumers = await startConsumers(config.consumers, {
+        api: executor,
+        logger,
+        nodeId: n.uid,
+        ...(tracing?.consuming !== undefined ? { tracer: tracing.consuming } : {}),
+      });
     }
   } catch (err) {
     await uniGrpc?.close();
@@ -288,6 +301,10 @@ export async function startServer(
     throw err;
   }
   state.node = n;
+  const graphite =
+    config.graphite.enabled && metrics
+      ? startGraphite(config.graphite, metrics.registry, name, logger)
+      : undefined;
 
   logger.info({ address: main.address, port: main.port }, 'gyre listening');
   if (internalListener !== undefined) {
@@ -301,6 +318,7 @@ export async function startServer(
   const shutdown = (): Promise<void> => {
     shutdownPromise ??= (async () => {
       const deadline = Date.now() + config.shutdown.timeout;
+      const graphiteStopped = graphite?.stop();
       const servers = [main.server, ...(internalListener ? [internalListener.server] : [])];
       const closed = Promise.all(servers.map((s) => closeServer(s)));
       // Refuses new GRPC API calls; running ones finish (bounded by the deadline below).
@@ -320,7 +338,11 @@ export async function startServer(
       acceptor?.close();
       streaming.close();
       for (const s of servers) s.closeAllConnections();
-      await withDeadline(closed, deadline);
+      await withDeadline(Promise.all([closed, graphiteStopped]), deadline);
+      // Spans still buffered are exported (bounded even when the deadline has passed).
+      if (tracing !== undefined) {
+        await withDeadline(tracing.shutdown(), Math.max(deadline, Date.now() + 2000));
+      }
       logger.info({}, 'gyre stopped');
     })();
     return shutdownPromise;

@@ -42,13 +42,20 @@ export function workerCount(flag: string | number | undefined, env: NodeJS.Proce
 /**
  * Throws when `workers` > 1 cannot work with this config: the memory broker does not reach other
  * processes. Memory presence only warns (each worker then sees only its own clients in presence).
+ * `source` names where the count came from in the error (`--workers`, or `GYRE_WORKERS`).
  */
-export function checkWorkersConfig(config: Config, workers: number, logger: Logger): void {
+export function checkWorkersConfig(
+  config: Config,
+  workers: number,
+  logger: Logger,
+  source: '--workers' | typeof WORKERS_ENV = '--workers',
+): void {
   if (workers <= 1) return;
   const types = resolveEngineTypes(config);
   if (types.broker === 'memory') {
+    const given = source === WORKERS_ENV ? `${WORKERS_ENV}=${workers}` : `--workers ${workers}`;
     throw new Error(
-      `--workers ${workers}: worker processes need a shared broker; set engine.type to "redis" ` +
+      `${given}: worker processes need a shared broker; set engine.type to "redis" ` +
         '(or broker.enabled with broker.type "redis" or "nats")',
     );
   }

@@ -97,7 +97,7 @@ void describe('worker processes', () => {
     const file = writeConfig(dir, standardConfig());
     const r = await runCli(['serve', '-c', file, '--port', '0'], { env: { GYRE_WORKERS: '3' } });
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /workers 3: worker processes need a shared broker; set engine\.type/);
+    assert.match(r.stderr, /GYRE_WORKERS=3: worker processes need a shared broker; set engine\.type/);
     const bad = await runCli(['serve', '-c', file, '--port', '0'], { env: { GYRE_WORKERS: 'many' } });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /GYRE_WORKERS: must be a positive integer/);

@@ -15,6 +15,8 @@ import {
 import type { Config } from '../../server/config/index.js';
 import type { CliIO } from '../io.js';
 import { loadValid, printErrors } from '../common.js';
+import { checkWorkersConfig, workerCount, WORKERS_ENV } from '../../server/workers.js';
+import { exporterSettings } from '../../server/tracing.js';
 
 const secret = (bytes: number) => randomBytes(bytes).toString('base64url');
 
@@ -55,6 +57,18 @@ export async function runCheckconfig(io: CliIO, file: string, strict: boolean): 
   const res = await loadValid(io, { file, fileRequired: true, strict });
   if (!res) return 1;
   for (const w of res.warnings) io.err(`warning: ${w}\n`);
+  // GYRE_WORKERS (Gyre only) and, with tracing on, the OTEL_* exporter variables are checked as
+  // `gyre serve` checks them at start-up.
+  try {
+    if (res.config.opentelemetry.enabled) exporterSettings(io.env ?? process.env);
+    const warn = (_obj: object, msg?: string) => io.err(`warning: ${msg ?? ''}\n`);
+    const quiet = () => {};
+    const logger = { debug: quiet, info: quiet, warn, error: warn };
+    checkWorkersConfig(res.config, workerCount(undefined, io.env ?? process.env), logger, WORKERS_ENV);
+  } catch (err) {
+    printErrors(io, [(err as Error).message]);
+    return 1;
+  }
   io.out(`Configuration file ${file} is valid\n`);
   return 0;
 }

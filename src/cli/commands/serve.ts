@@ -2,7 +2,13 @@ import { writeFileSync, rmSync } from 'node:fs';
 import type { CliIO } from '../io.js';
 import { loadValid } from '../common.js';
 import { createLogger } from '../../server/logger.js';
-import { checkWorkersConfig, isWorkerProcess, runWorkers, workerCount } from '../../server/workers.js';
+import {
+  checkWorkersConfig,
+  isWorkerProcess,
+  runWorkers,
+  workerCount,
+  WORKERS_ENV,
+} from '../../server/workers.js';
 
 /** Config-key flags of the server command (all optional; only the ones given are applied). */
 export type ServeFlags = Record<string, string | boolean | undefined>;
@@ -32,7 +38,7 @@ export async function runServe(
   if (!worker) {
     try {
       workers = workerCount(workersFlag);
-      checkWorkersConfig(config, workers, logger);
+      checkWorkersConfig(config, workers, logger, workersFlag !== undefined ? '--workers' : WORKERS_ENV);
     } catch (err) {
       io.err(`error: ${(err as Error).message}\n`);
       return 1;
