@@ -20,6 +20,7 @@ import { createOriginCheck } from './http/origin.js';
 import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
 import { instrumentRouter, metricsHandler, PrometheusMetrics } from './metrics/index.js';
 import { startTracing } from './tracing.js';
+import { ConfigReloader, type ConfigSource, type ReloadResult } from './reload.js';
 import { startGraphite } from './metrics/graphite.js';
 
 /** Version reported in connect results and the `info` API. */
@@ -42,12 +43,20 @@ export interface RunningServer {
    * Idempotent: later calls return the first call's promise.
    */
   shutdown(): Promise<void>;
+  /**
+   * Reloads the token verification settings and channel options (what SIGHUP does): from `next`
+   * when given, else from `StartOptions.reloadSource`. Other changed keys are reported in
+   * `notApplied`; an invalid configuration is refused (`errors`) and the running one kept.
+   */
+  reload(next?: Config): Promise<ReloadResult>;
 }
 
 /** Extension points for embedding and tests. */
 export interface StartOptions {
   /** Server API RPC extensions (`rpc` method), by method name. */
   rpcExtensions?: ReadonlyMap<string, RpcExtension>;
+  /** Where `reload()` without an argument reads the configuration (the CLI: file, env, flags). */
+  reloadSource?: ConfigSource;
 }
 
 /** Core `ClientOptions` from `config.client`. */
@@ -348,7 +357,9 @@ export async function startServer(
     return shutdownPromise;
   };
 
-  const running: RunningServer = { port: main.port, address: main.address, shutdown };
+  const reloader = new ConfigReloader({ config, target: app, logger, source: options.reloadSource });
+  const reload = (next?: Config): Promise<ReloadResult> => reloader.reload(next);
+  const running: RunningServer = { port: main.port, address: main.address, shutdown, reload };
   if (internalListener !== undefined) running.internalPort = internalListener.port;
   if (grpcApi !== undefined) running.grpcPort = grpcApi.port;
   if (uniGrpc !== undefined) running.uniGrpcPort = uniGrpc.port;

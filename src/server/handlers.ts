@@ -19,8 +19,15 @@ export type { ProxyHooks } from './handlers/context.js';
 export interface GyreApp {
   /** Hooks to pass to `new Node({ handlers })`. */
   readonly handlers: NodeHandlers;
+  /** Channel rules; a config reload swaps their content (`rules.replaceWith`). */
   readonly rules: ChannelRules;
+  /** The token verifiers in use (the latest ones after {@link GyreApp.setVerifiers}). */
   readonly verifiers: TokenVerifiers;
+  /**
+   * Swaps the token verifiers (config reload): connects, refreshes and subscriptions verified
+   * from now on use `v`; connections already made keep their state.
+   */
+  setVerifiers(v: TokenVerifiers): void;
   /**
    * Options for a server API publish into `channel`: namespace history size/TTL/meta TTL and
    * `useDelta` from `delta_publish`. Empty channel ⇒ `ClientError(107)`, unknown namespace ⇒ 102.
@@ -105,7 +112,12 @@ export function createApp(
   return {
     handlers,
     rules,
-    verifiers,
+    get verifiers() {
+      return ctx.verifiers;
+    },
+    setVerifiers(v) {
+      ctx.verifiers = v;
+    },
     publishOptions: (channel) => namespacePublishOptions(rules, resolveApi(channel)),
     channelOptions: resolveApi,
     subscribeOptions: (channel) => namespaceSubscribeOptions(rules, resolveApi(channel)),

@@ -3,9 +3,11 @@
  * process forks N `node:cluster` workers, each a full Gyre node listening on the same port (the
  * cluster module shares the listening socket) and joined to the others through the configured
  * broker and controller (Redis or NATS). The primary holds no connections; it relays SIGTERM /
- * SIGINT to the workers and waits for them, and replaces a worker that dies while serving.
+ * SIGINT to the workers and waits for them, forwards SIGHUP (configuration reload) to each, and
+ * replaces a worker that dies while serving.
  */
 import cluster, { type Worker } from 'node:cluster';
+import type { EventEmitter } from 'node:events';
 import type { Logger } from '../core/logger.js';
 import type { Config } from './config/index.js';
 import { resolveEngineTypes } from './engines.js';
@@ -67,22 +69,29 @@ export function checkWorkersConfig(
 /**
  * Runs the primary: forks `workers` processes re-running this command line and resolves with the
  * exit code once every worker is gone after `stop` resolved (or after a worker failed to start:
- * then the others are stopped too and the code is 1).
+ * then the others are stopped too and the code is 1). Each `reload` event of `reloads` (the
+ * primary's SIGHUP) is forwarded as SIGHUP to every worker; a worker still starting gets it once it
+ * listens (its SIGHUP handler is installed by then, so the signal never kills it).
  */
 export async function runWorkers(
   workers: number,
   logger: Logger,
   stop: Promise<NodeJS.Signals>,
+  reloads?: EventEmitter,
 ): Promise<number> {
   let stopping = false;
   let failed = false;
   const listening = new Set<number>();
+  const reloadWhenListening = new Set<number>();
   const alive = new Set<Worker>();
 
   const fork = (): void => {
     const w = cluster.fork();
     alive.add(w);
-    w.on('listening', () => listening.add(w.id));
+    w.on('listening', () => {
+      listening.add(w.id);
+      if (reloadWhenListening.delete(w.id)) w.process.kill('SIGHUP');
+    });
     w.on('exit', (code, signal) => {
       alive.delete(w);
       const served = listening.has(w.id);
@@ -110,6 +119,16 @@ export async function runWorkers(
     });
   });
 
+  const forwardReload = (): void => {
+    if (stopping) return;
+    logger.info({ workers: alive.size }, 'forwarding SIGHUP (configuration reload) to worker processes');
+    for (const w of alive) {
+      if (listening.has(w.id)) w.process.kill('SIGHUP');
+      else reloadWhenListening.add(w.id);
+    }
+  };
+  reloads?.on('reload', forwardReload);
+
   logger.info({ workers }, 'starting worker processes');
   for (let i = 0; i < workers; i++) fork();
   void stop.then((signal) => {
@@ -118,5 +137,6 @@ export async function runWorkers(
     stopAll('SIGTERM');
   });
   await allGone;
+  reloads?.off('reload', forwardReload);
   return failed ? 1 : 0;
 }

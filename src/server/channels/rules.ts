@@ -17,6 +17,20 @@ interface CompiledNamespace {
   regex: RegExp | undefined;
 }
 
+/** Everything compiled from one channel section; never mutated once built. */
+interface RulesState {
+  readonly privatePrefix: string;
+  readonly namespaceBoundary: string;
+  readonly userBoundary: string;
+  readonly userSeparator: string;
+  readonly maxLength: number;
+  readonly globalHistoryMetaTtl: number;
+  readonly globalDataFormat: string;
+  readonly withoutNamespace: CompiledNamespace;
+  readonly namespaces: ReadonlyMap<string, CompiledNamespace>;
+  readonly personalNamespace: string;
+}
+
 /**
  * Compiles a Go (RE2) `channel_regex` as a JavaScript RegExp: `(?P<name>` becomes `(?<name>`
  * and leading inline flags like `(?i)` become RegExp flags.
@@ -41,6 +55,29 @@ function isAscii(s: string): boolean {
   return true;
 }
 
+function compileRules(channel: ChannelSectionConfig, personal: PersonalChannelConfig): RulesState {
+  const wn = channel.without_namespace ?? {};
+  const namespaces = new Map<string, CompiledNamespace>();
+  for (const ns of channel.namespaces ?? []) {
+    namespaces.set(ns.name, {
+      options: ns,
+      regex: ns.channel_regex ? compileGoRegex(ns.channel_regex) : undefined,
+    });
+  }
+  return Object.freeze({
+    privatePrefix: channel.private_prefix ?? '$',
+    namespaceBoundary: channel.namespace_boundary ?? ':',
+    userBoundary: channel.user_boundary ?? '#',
+    userSeparator: channel.user_separator ?? ',',
+    maxLength: channel.max_length ?? 255,
+    globalHistoryMetaTtl: channel.history_meta_ttl ?? defaultHistoryMetaTtl,
+    globalDataFormat: channel.publication_data_format ?? '',
+    withoutNamespace: { options: wn, regex: wn.channel_regex ? compileGoRegex(wn.channel_regex) : undefined },
+    namespaces,
+    personalNamespace: personal.personal_channel_namespace ?? '',
+  });
+}
+
 /**
  * Channel naming and namespace rules of Centrifugo v6 (pure, no I/O):
  * - namespace = text before the first namespace boundary (`:`) after removing one leading
@@ -49,52 +86,60 @@ function isAscii(s: string): boolean {
  *   `ns:`), else when it is ASCII; and when it is at most `max_length` bytes;
  * - user-limited channels list allowed users after the last user boundary (`#`), separated by
  *   the user separator (`,`).
+ *
+ * The compiled rules sit behind one reference that {@link ChannelRules.replaceWith} swaps (config
+ * reload): every holder of this object sees the new rules from its next call on, without a lock.
+ * Each method reads the reference once, so one call never mixes old and new rules.
  */
 export class ChannelRules {
-  readonly privatePrefix: string;
-  readonly namespaceBoundary: string;
-  readonly userBoundary: string;
-  readonly userSeparator: string;
-  readonly maxLength: number;
-  readonly globalHistoryMetaTtl: number;
-  readonly globalDataFormat: string;
-  private readonly withoutNamespace: CompiledNamespace;
-  private readonly namespaces = new Map<string, CompiledNamespace>();
-  private readonly personalNamespace: string;
+  private state: RulesState;
 
   /** Throws a plain `Error` when a `channel_regex` does not compile. */
   constructor(channel: ChannelSectionConfig = {}, personal: PersonalChannelConfig = {}) {
-    this.privatePrefix = channel.private_prefix ?? '$';
-    this.namespaceBoundary = channel.namespace_boundary ?? ':';
-    this.userBoundary = channel.user_boundary ?? '#';
-    this.userSeparator = channel.user_separator ?? ',';
-    this.maxLength = channel.max_length ?? 255;
-    this.globalHistoryMetaTtl = channel.history_meta_ttl ?? defaultHistoryMetaTtl;
-    this.globalDataFormat = channel.publication_data_format ?? '';
-    const wn = channel.without_namespace ?? {};
-    this.withoutNamespace = {
-      options: wn,
-      regex: wn.channel_regex ? compileGoRegex(wn.channel_regex) : undefined,
-    };
-    for (const ns of channel.namespaces ?? []) {
-      this.namespaces.set(ns.name, {
-        options: ns,
-        regex: ns.channel_regex ? compileGoRegex(ns.channel_regex) : undefined,
-      });
-    }
-    this.personalNamespace = personal.personal_channel_namespace ?? '';
+    this.state = compileRules(channel, personal);
+  }
+
+  get privatePrefix(): string {
+    return this.state.privatePrefix;
+  }
+  get namespaceBoundary(): string {
+    return this.state.namespaceBoundary;
+  }
+  get userBoundary(): string {
+    return this.state.userBoundary;
+  }
+  get userSeparator(): string {
+    return this.state.userSeparator;
+  }
+  get maxLength(): number {
+    return this.state.maxLength;
+  }
+  get globalHistoryMetaTtl(): number {
+    return this.state.globalHistoryMetaTtl;
+  }
+  get globalDataFormat(): string {
+    return this.state.globalDataFormat;
+  }
+
+  /**
+   * From now on this object answers with the rules of `next` (built beforehand, so a bad
+   * `channel_regex` fails there and leaves these rules untouched).
+   */
+  replaceWith(next: ChannelRules): void {
+    this.state = next.state;
   }
 
   /** Namespace of `channel`, or undefined when the namespace is unknown. */
   resolve(channel: string): ResolvedChannel | undefined {
-    const found = this.find(channel);
+    const found = find(this.state, channel);
     return found ? { namespace: found.name, rest: found.rest, options: found.ns.options } : undefined;
   }
 
   /** True when the name passes `channel_regex` (or the ASCII rule) and the length limit. */
   validName(channel: string): boolean {
-    const found = this.find(channel);
-    return found !== undefined && this.validFound(channel, found.rest, found.ns);
+    const s = this.state;
+    const found = find(s, channel);
+    return found !== undefined && validFound(s, channel, found.rest, found.ns);
   }
 
   /**
@@ -102,66 +147,77 @@ export class ChannelRules {
    * `ClientError(107)`.
    */
   lookup(channel: string): ResolvedChannel {
-    const found = this.find(channel);
+    const s = this.state;
+    const found = find(s, channel);
     if (!found) throw new ClientError(ErrorCode.unknownChannel);
-    if (!this.validFound(channel, found.rest, found.ns)) throw new ClientError(ErrorCode.badRequest);
+    if (!validFound(s, channel, found.rest, found.ns)) throw new ClientError(ErrorCode.badRequest);
     return { namespace: found.name, rest: found.rest, options: found.ns.options };
   }
 
   /** Starts with the private prefix (needs a subscription token). */
   isPrivate(channel: string): boolean {
-    return this.privatePrefix !== '' && channel.startsWith(this.privatePrefix);
+    return isPrivate(this.state, channel);
   }
 
   /** Contains the user boundary. */
   isUserLimited(channel: string): boolean {
-    return this.userBoundary !== '' && channel.includes(this.userBoundary);
+    const b = this.state.userBoundary;
+    return b !== '' && channel.includes(b);
   }
 
   /** True when `channel` is not user-limited or lists `user` after its last user boundary. */
   userAllowed(channel: string, user: string): boolean {
-    if (!this.isUserLimited(channel)) return true;
-    const tail = channel.slice(channel.lastIndexOf(this.userBoundary) + this.userBoundary.length);
-    return tail.split(this.userSeparator).includes(user);
+    const { userBoundary: b, userSeparator } = this.state;
+    if (b === '' || !channel.includes(b)) return true;
+    const tail = channel.slice(channel.lastIndexOf(b) + b.length);
+    return tail.split(userSeparator).includes(user);
   }
 
   /** `#<user>`, or `<ns>:#<user>` with `personal_channel_namespace`. */
   personalChannel(user: string): string {
-    const ch = this.userBoundary + user;
-    return this.personalNamespace === '' ? ch : this.personalNamespace + this.namespaceBoundary + ch;
+    const s = this.state;
+    const ch = s.userBoundary + user;
+    return s.personalNamespace === '' ? ch : s.personalNamespace + s.namespaceBoundary + ch;
   }
 
   /** Effective stream meta TTL (ms) of a namespace. */
   historyMetaTtl(options: ChannelOptionsConfig): number {
     const v = options.history_meta_ttl ?? 0;
-    return v > 0 ? v : this.globalHistoryMetaTtl;
+    return v > 0 ? v : this.state.globalHistoryMetaTtl;
   }
 
   /** Effective `publication_data_format` of a namespace. */
   dataFormat(options: ChannelOptionsConfig): string {
     const v = options.publication_data_format ?? '';
-    return v !== '' ? v : this.globalDataFormat;
+    return v !== '' ? v : this.state.globalDataFormat;
   }
+}
 
-  private find(channel: string): { name: string; rest: string; ns: CompiledNamespace } | undefined {
-    const trimmed = this.isPrivate(channel) ? channel.slice(this.privatePrefix.length) : channel;
-    const idx = this.namespaceBoundary === '' ? -1 : trimmed.indexOf(this.namespaceBoundary);
-    if (idx < 0) return { name: '', rest: channel, ns: this.withoutNamespace };
-    const name = trimmed.slice(0, idx);
-    const rest = trimmed.slice(idx + this.namespaceBoundary.length);
-    if (name === '') return { name, rest, ns: this.withoutNamespace };
-    const ns = this.namespaces.get(name);
-    return ns ? { name, rest, ns } : undefined;
-  }
+function isPrivate(s: RulesState, channel: string): boolean {
+  return s.privatePrefix !== '' && channel.startsWith(s.privatePrefix);
+}
 
-  private validFound(channel: string, rest: string, ns: CompiledNamespace): boolean {
-    if (ns.regex) {
-      if (!ns.regex.test(rest)) return false;
-    } else if (!isAscii(channel)) {
-      return false;
-    }
-    return this.maxLength <= 0 || Buffer.byteLength(channel, 'utf8') <= this.maxLength;
+function find(
+  s: RulesState,
+  channel: string,
+): { name: string; rest: string; ns: CompiledNamespace } | undefined {
+  const trimmed = isPrivate(s, channel) ? channel.slice(s.privatePrefix.length) : channel;
+  const idx = s.namespaceBoundary === '' ? -1 : trimmed.indexOf(s.namespaceBoundary);
+  if (idx < 0) return { name: '', rest: channel, ns: s.withoutNamespace };
+  const name = trimmed.slice(0, idx);
+  const rest = trimmed.slice(idx + s.namespaceBoundary.length);
+  if (name === '') return { name, rest, ns: s.withoutNamespace };
+  const ns = s.namespaces.get(name);
+  return ns ? { name, rest, ns } : undefined;
+}
+
+function validFound(s: RulesState, channel: string, rest: string, ns: CompiledNamespace): boolean {
+  if (ns.regex) {
+    if (!ns.regex.test(rest)) return false;
+  } else if (!isAscii(channel)) {
+    return false;
   }
+  return s.maxLength <= 0 || Buffer.byteLength(channel, 'utf8') <= s.maxLength;
 }
 
 /** True when history is kept for the namespace (`history_size` and `history_ttl` both > 0). */
