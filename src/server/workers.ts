@@ -3,14 +3,16 @@
  * process forks N `node:cluster` workers, each a full Gyre node listening on the same port (the
  * cluster module shares the listening socket) and joined to the others through the configured
  * broker and controller (Redis or NATS). The primary holds no connections; it relays SIGTERM /
- * SIGINT to the workers and waits for them, forwards SIGHUP (configuration reload) to each, and
- * replaces a worker that dies while serving.
+ * SIGINT to the workers and waits for them, forwards SIGHUP (configuration reload) to each,
+ * replaces a worker that dies while serving, and combines the workers' Prometheus figures for
+ * `/metrics` (`metrics/cluster.ts`).
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { EventEmitter } from 'node:events';
 import type { Logger } from '../core/logger.js';
 import type { Config } from './config/index.js';
 import { resolveEngineTypes } from './engines.js';
+import { CLUSTER_METRICS_ENV, relayClusterMetrics } from './metrics/cluster.js';
 
 /** Env variable naming the number of worker processes (Gyre only, not a Centrifugo key). */
 export const WORKERS_ENV = 'GYRE_WORKERS';
@@ -85,8 +87,10 @@ export async function runWorkers(
   const reloadWhenListening = new Set<number>();
   const alive = new Set<Worker>();
 
+  // Workers' /metrics show every worker's figures: the primary combines them on request.
+  const metricsRelay = relayClusterMetrics(logger);
   const fork = (): void => {
-    const w = cluster.fork();
+    const w = cluster.fork({ [CLUSTER_METRICS_ENV]: '1' });
     alive.add(w);
     w.on('listening', () => {
       listening.add(w.id);
@@ -137,6 +141,7 @@ export async function runWorkers(
     stopAll('SIGTERM');
   });
   await allGone;
+  metricsRelay.close();
   reloads?.off('reload', forwardReload);
   return failed ? 1 : 0;
 }
