@@ -71,7 +71,10 @@ function main(): void {
   const input = process.argv[2] ?? newestSaturate();
   const out = process.argv[3] ?? join(RESULTS_DIR, 'saturate.svg');
   const data = JSON.parse(readFileSync(input, 'utf8')) as { results: Series[] };
-  const series = data.results.filter((s) => s.steps.length > 0);
+  // Bisection steps come after the doubling ones: plot every series in rate order.
+  const series = data.results
+    .filter((s) => s.steps.length > 0)
+    .map((s) => ({ ...s, steps: [...s.steps].sort((a, b) => a.rate - b.rate) }));
   const legend = series
     .map((s, i) => {
       const name = s.target === 'gyre' ? `gyre/${s.protocol}` : s.target;

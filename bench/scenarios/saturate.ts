@@ -9,7 +9,7 @@ export interface SaturationResult {
   protocol: string;
   conns: number;
   steps: WindowResult[];
-  /** Highest sustained deliveries/s seen over the steps. */
+  /** Deliveries/s of the highest sustained step (see `saturate`). */
   saturationDeliveriesPerSec: number;
   saturationPubRate: number;
   /** Which side ran out of CPU first at saturation. */
@@ -20,9 +20,11 @@ export interface SaturationResult {
 }
 
 /**
- * Saturation sweep on one channel: publication rate doubles each step until deliveries fall
- * behind (loss > 1% or throughput < 90% of offered) or p99 passes 1 s; then a run at 80% of the
- * best throughput checks loss and p99. The steps are the points of the load chart.
+ * Saturation sweep on one channel: the publication rate doubles each step until a step is not
+ * sustained (loss > 1%, throughput < 90% of offered, p99 over 1 s, or publications skipped), then
+ * three bisection steps between the last sustained rate and that one. Saturation is the highest
+ * sustained step; a run at 80% of its throughput checks loss and p99. Every step is a point of
+ * the load chart.
  */
 export async function saturate(o: BenchOptions): Promise<ScenarioResult> {
   const n = o.conns[0] ?? 1000;
@@ -46,8 +48,7 @@ export async function saturate(o: BenchOptions): Promise<ScenarioResult> {
       };
       await measureWindow({ ...base, rate: o.rates[0] ?? 25, durationMs: 1000 });
       const steps: WindowResult[] = [];
-      let best: WindowResult | undefined;
-      for (let rate = o.rates[0] ?? 25; rate <= 100_000; rate *= 2) {
+      const run = async (rate: number): Promise<WindowResult> => {
         const w = await measureWindow({ ...base, rate, durationMs: o.durationMs, drainMs: 2000 });
         steps.push(w);
         printTable([
@@ -61,17 +62,40 @@ export async function saturate(o: BenchOptions): Promise<ScenarioResult> {
             lgCPU: w.loadgenCpuCores,
           },
         ]);
-        if (!best || w.deliveriesPerSec > best.deliveriesPerSec) best = w;
-        const offered = rate * c.ready;
-        if (
-          w.loss > 0.01 ||
-          w.deliveriesPerSec < 0.9 * offered ||
-          w.latency.p99Ms > 1000 ||
-          w.publishSkipped > 0
-        )
+        return w;
+      };
+      // A step is sustained when (almost) everything offered arrives, on time and without skips.
+      const sustained = (w: WindowResult): boolean =>
+        w.loss <= 0.01 &&
+        w.deliveriesPerSec >= 0.9 * w.rate * c.ready &&
+        w.latency.p99Ms <= 1000 &&
+        w.publishSkipped === 0;
+      // Doubling finds the first step that is not sustained; three bisection steps between it and
+      // the last sustained one place the saturation rate within 1/16 of that interval.
+      let good: WindowResult | undefined;
+      let bad: WindowResult | undefined;
+      for (let rate = o.rates[0] ?? 25; rate <= 100_000; rate *= 2) {
+        const w = await run(rate);
+        if (!sustained(w)) {
+          bad = w;
           break;
+        }
+        good = w;
       }
-      const sat = best ?? steps[0]!;
+      if (good !== undefined && bad !== undefined) {
+        let lo = good.rate;
+        let hi = bad.rate;
+        for (let i = 0; i < 3 && hi - lo > 1; i++) {
+          const mid = Math.round((lo + hi) / 2);
+          const w = await run(mid);
+          if (sustained(w)) {
+            good = w;
+            lo = mid;
+          } else hi = mid;
+        }
+      }
+      // The highest sustained step; when even the first step falls behind, that step.
+      const sat = good ?? steps[0]!;
       const satRate = sat.deliveriesPerSec / Math.max(1, c.ready);
       const rate80 = Math.max(1, Math.round(satRate * 0.8));
       const at80 = await measureWindow({ ...base, rate: rate80, durationMs: Math.max(o.durationMs, 10_000) });
