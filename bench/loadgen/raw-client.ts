@@ -10,6 +10,7 @@
  * No extensions (permessage-deflate runs use `ws`), no UTF-8 validation, masked frames with a zero
  * mask key (valid, and the payload needs no copy).
  */
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
 
@@ -39,7 +40,7 @@ export class RawWsClient extends EventEmitter {
     this.socket.setNoDelay(true);
     const request =
       `GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${u.host}\r\nUpgrade: websocket\r\n` +
-      `Connection: Upgrade\r\nSec-WebSocket-Key: ${Buffer.from(String(Math.random())).toString('base64').slice(0, 22)}==\r\n` +
+      `Connection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n` +
       `Sec-WebSocket-Version: 13\r\n` +
       (protocols.length > 0 ? `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n` : '') +
       '\r\n';
