@@ -55,8 +55,13 @@ function panel(x0: number, title: string, series: Series[], y: (s: Step) => numb
       `<text x="${x0 + M.l - 4}" y="${py(v) + 4}" text-anchor="end">${v >= 1000 ? `${Math.round(v / 1000)}k` : v.toFixed(v < 10 ? 1 : 0)}</text>`,
     );
   }
-  for (const r of [...new Set(xs)])
-    parts.push(`<text x="${px(r)}" y="${H - M.b + 14}" text-anchor="middle">${r}</text>`);
+  // Bisection steps crowd the axis: label a rate only when it has room next to the last label.
+  let lastLabel = -Infinity;
+  for (const r of [...new Set(xs)].sort((a, b) => a - b)) {
+    if (px(r) - lastLabel < 28) continue;
+    lastLabel = px(r);
+    parts.push(`<text x="${px(r).toFixed(1)}" y="${H - M.b + 14}" text-anchor="middle">${r}</text>`);
+  }
   for (const s of series) {
     const color = COLORS[s.target] ?? '#555';
     const pts = s.steps.map((p) => `${px(p.rate).toFixed(1)},${py(y(p)).toFixed(1)}`).join(' ');
