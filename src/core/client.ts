@@ -213,21 +213,23 @@ export class Client implements ClientView {
     const o = node.clientOptions;
     if (o.concurrency > 1 && !transport.unidirectional)
       commandSlots.set(this, new CommandSlots(o.concurrency));
-    this.writer = new Writer(
-      transport,
-      node.writerOptions,
-      () => this.disconnect({ code: DisconnectCode.slow, reason: 'slow' }),
-      (err) => {
-        this.node.logger.info({ err, client: this.id }, 'transport write failed');
-        this.disconnect({ code: DisconnectCode.writeError, reason: 'write error' });
-      },
-      node.metrics.sentTally(transport.name),
-    );
+    this.writer = new Writer(transport, node.writerOptions, this, node.metrics.sentTally(transport.name));
     node.connections.add(this);
     // Emulation requests find their connection by session (the connect result tells it).
     if (transport.emulation || transport.unidirectional) node.sessions.set(this.sessionId, this);
     if (o.staleCloseDelay > 0)
       this.staleTask = node.wheel.scheduleCall(o.staleCloseDelay, Client.onStale, this);
+  }
+
+  /** @internal WriterOwner: the outgoing queue went over `client.queue_max_size`. */
+  writerOverflow(): void {
+    this.disconnect({ code: DisconnectCode.slow, reason: 'slow' });
+  }
+
+  /** @internal WriterOwner: the transport refused a write. */
+  writerFailed(err: unknown): void {
+    this.node.logger.info({ err, client: this.id }, 'transport write failed');
+    this.disconnect({ code: DisconnectCode.writeError, reason: 'write error' });
   }
 
   /** Session id: unique per connection, stable for its lifetime. */

@@ -7,7 +7,9 @@ import type { ProtocolType } from '../protocol/types.js';
 import type { NodeHandlers } from './handlers.js';
 import { Node, type NodeOptions } from './node.js';
 import type { Transport } from './transport.js';
-import { Writer } from './writer.js';
+import { Writer, type WriterOwner } from './writer.js';
+
+const quietOwner: WriterOwner = { writerOverflow: () => {}, writerFailed: () => {} };
 
 const nodes: Node[] = [];
 const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
@@ -53,7 +55,7 @@ function recorder(): Transport & { writes: (readonly Uint8Array[])[] } {
 void describe('Writer', () => {
   void it('coalesces messages queued in one tick into one write', async () => {
     const t = recorder();
-    const w = new Writer(t, { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 0 }, () => {});
+    const w = new Writer(t, { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 0 }, quietOwner);
     for (let i = 0; i < 5; i++) w.enqueue(enc(i));
     assert.equal(t.writes.length, 0);
     await tick();
@@ -63,7 +65,7 @@ void describe('Writer', () => {
 
   void it('splits flushes by maxMessagesInFrame and waits writeDelay', async () => {
     const t = recorder();
-    const w = new Writer(t, { writeDelay: 100, maxMessagesInFrame: 2, queueMaxSize: 0 }, () => {});
+    const w = new Writer(t, { writeDelay: 100, maxMessagesInFrame: 2, queueMaxSize: 0 }, quietOwner);
     const queuedAt = Date.now();
     for (let i = 0; i < 5; i++) w.enqueue(enc(i));
     await waitFor(() => t.writes.length > 0);
@@ -88,8 +90,8 @@ void describe('Writer', () => {
     const a = timed();
     const b = timed();
     const opts = { writeDelay: 120, maxMessagesInFrame: 0, queueMaxSize: 0 };
-    const wa = new Writer(a.t, opts, () => {});
-    const wb = new Writer(b.t, opts, () => {});
+    const wa = new Writer(a.t, opts, quietOwner);
+    const wb = new Writer(b.t, opts, quietOwner);
     wa.enqueue(enc(1));
     await new Promise((r) => setTimeout(r, 60));
     const bQueuedAt = Date.now() - t0;
@@ -102,10 +104,17 @@ void describe('Writer', () => {
     assert.deepEqual([a.t.writes[0]?.length, b.t.writes[0]?.length], [2, 1]);
   });
 
-  void it('calls onOverflow past queueMaxSize', () => {
+  void it('tells its owner about overflow past queueMaxSize', () => {
     const t = recorder();
     let slow = 0;
-    const w = new Writer(t, { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 10 }, () => slow++);
+    const w = new Writer(
+      t,
+      { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 10 },
+      {
+        writerOverflow: () => void slow++,
+        writerFailed: () => {},
+      },
+    );
     assert.equal(w.enqueue(new Uint8Array(8)), true);
     assert.equal(w.enqueue(new Uint8Array(8)), false);
     assert.equal(slow, 1);
@@ -116,6 +125,18 @@ void describe('Writer', () => {
     const t = await subscribed(node, 'c');
     for (let i = 0; i < 10; i++) await node.publish('c', enc({ payload: 'x'.repeat(40) }));
     assert.equal(t.closed?.code, 3008);
+  });
+
+  void it('disconnects with 3009 when the transport refuses a write', async () => {
+    const node = await started({});
+    const t = await subscribed(node, 'c');
+    t.write = () => {
+      throw new Error('socket gone');
+    };
+    await node.publish('c', enc({ n: 1 }));
+    await waitFor(() => t.closed !== undefined);
+    assert.deepEqual(t.closed, { code: 3009, reason: 'write error' });
+    assert.equal(node.hub.numClients, 0);
   });
 });
 

@@ -11,6 +11,14 @@ export interface WriterOptions {
   queueMaxSize: number;
 }
 
+/** What a {@link Writer} reports to its connection. */
+export interface WriterOwner {
+  /** The queue went over `queueMaxSize`; the writer is closed and its queue dropped. */
+  writerOverflow(): void;
+  /** `transport.write` threw; the writer is closed. */
+  writerFailed(err: unknown): void;
+}
+
 /**
  * Per-connection outgoing queue. Messages arrive already encoded (often the very same Buffer
  * shared by every subscriber of a broadcast) and leave in batches: one `transport.write` per
@@ -30,8 +38,8 @@ export class Writer {
   constructor(
     private readonly transport: Transport,
     private readonly options: WriterOptions,
-    private readonly onOverflow: () => void,
-    private readonly onWriteError: (err: unknown) => void = () => {},
+    /** Told about overflow and write failures (an object, not two closures per connection). */
+    private readonly owner: WriterOwner,
     /** Counted once per flush (metrics); absent when metrics are off. */
     private readonly sent?: SentTally,
   ) {}
@@ -48,7 +56,7 @@ export class Writer {
       this.closed = true;
       this.queue = [];
       this.queuedBytes = 0;
-      this.onOverflow();
+      this.owner.writerOverflow();
       return false;
     }
     this.queue.push(message);
@@ -83,7 +91,7 @@ export class Writer {
       else for (let i = 0; i < messages.length; i += max) this.transport.write(messages.slice(i, i + max));
     } catch (err) {
       this.closed = true;
-      this.onWriteError(err);
+      this.owner.writerFailed(err);
     }
   }
 
