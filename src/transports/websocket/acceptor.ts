@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Logger } from '../../core/logger.js';
 import { noopLogger } from '../../core/logger.js';
 import type { ConnectionMeta, Transport } from '../../core/transport.js';
@@ -60,7 +60,16 @@ interface NativePing {
 export class WebSocketAcceptor implements WriteWatcher {
   private readonly wss: WebSocketServer;
   private readonly logger: Logger;
-  private readonly sockets = new Set<WebSocket>();
+  /** Open sockets and their transports (what the shared socket listeners below look up). */
+  private readonly sockets = new Map<WebSocket, WebSocketTransport>();
+  /**
+   * Socket listeners, one set per acceptor rather than closures per connection (each closure and
+   * its context cost every idle connection about a hundred bytes). ws calls them with the
+   * socket as `this`.
+   */
+  private readonly onSocketMessage: (this: WebSocket, data: RawData) => void;
+  private readonly onSocketClose: (this: WebSocket) => void;
+  private readonly onSocketError: (this: WebSocket, err: Error) => void;
   /** Transports whose last write is still queued in user space. */
   private readonly pendingWrites = new Set<WebSocketTransport>();
   private writeTicker: NodeJS.Timeout | undefined;
@@ -73,6 +82,19 @@ export class WebSocketAcceptor implements WriteWatcher {
 
   constructor(private readonly options: WebSocketAcceptorOptions) {
     this.logger = options.logger ?? noopLogger;
+    const sockets = this.sockets;
+    // binaryType is 'nodebuffer': data is one Buffer holding the whole (reassembled) message.
+    this.onSocketMessage = function (this: WebSocket, data: RawData): void {
+      sockets.get(this)?.sink?.handleData(data as Buffer);
+    };
+    const closed = (ws: WebSocket): void => this.socketClosed(ws);
+    this.onSocketClose = function (this: WebSocket): void {
+      closed(this);
+    };
+    const logger = this.logger;
+    this.onSocketError = function (err: Error): void {
+      logger.debug({ err: err.message }, 'websocket error');
+    };
     const c = options.compression;
     this.deflate = c ? deflateSettings(c.level, c.minSize) : undefined;
     this.decompressedLimit = !c
@@ -129,31 +151,30 @@ export class WebSocketAcceptor implements WriteWatcher {
       this.options.writeTimeout > 0 ? this : undefined,
       this.deflate !== undefined ? this.negotiateDeflate(ws) : undefined,
     );
-    this.sockets.add(ws);
-    let sink: ConnectionSink;
+    this.sockets.set(ws, transport);
     try {
-      sink = this.options.onConnection(transport, connectionMeta(req));
+      transport.sink = this.options.onConnection(transport, connectionMeta(req));
     } catch (err) {
       this.logger.error({ err }, 'error accepting websocket connection');
       this.sockets.delete(ws);
       ws.terminate();
       return;
     }
-    ws.on('message', (data) => {
-      // binaryType is 'nodebuffer': data is one Buffer holding the whole (reassembled) message.
-      sink.handleData(data as Buffer);
-    });
-    ws.once('close', () => {
-      transport.markClosed();
-      this.sockets.delete(ws);
-      this.pendingWrites.delete(transport);
-      this.nativePings.delete(ws);
-      sink.handleClose();
-    });
-    ws.on('error', (err) => {
-      this.logger.debug({ err: err.message }, 'websocket error');
-    });
+    ws.on('message', this.onSocketMessage);
+    // ws emits 'close' once per socket.
+    ws.on('close', this.onSocketClose);
+    ws.on('error', this.onSocketError);
     if (nativePing) this.watchNativePing(ws, transport);
+  }
+
+  private socketClosed(ws: WebSocket): void {
+    const transport = this.sockets.get(ws);
+    if (transport === undefined) return;
+    transport.markClosed();
+    this.sockets.delete(ws);
+    this.pendingWrites.delete(transport);
+    this.nativePings.delete(ws);
+    transport.sink?.handleClose();
   }
 
   /**
@@ -264,7 +285,7 @@ export class WebSocketAcceptor implements WriteWatcher {
     if (this.pingTicker !== undefined) clearInterval(this.pingTicker);
     this.writeTicker = undefined;
     this.pingTicker = undefined;
-    for (const ws of this.sockets) ws.terminate();
+    for (const ws of this.sockets.keys()) ws.terminate();
     this.sockets.clear();
     this.wss.close();
   }

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { Transport } from '../../core/transport.js';
 import type { Disconnect } from '../../protocol/codes.js';
 import type { ProtocolType } from '../../protocol/types.js';
+import type { ConnectionSink } from './acceptor.js';
 import { writeFrame, type DeflateSettings } from './frames.js';
 
 export { deflateSettings, type DeflateSettings } from './frames.js';
@@ -45,6 +46,8 @@ export class WebSocketTransport implements Transport {
   sentAtMark = 0;
   /** Total bytes of data frames handed to the socket so far. */
   sentBytes = 0;
+  /** Where the acceptor hands incoming messages and the close (set once the client exists). */
+  sink: ConnectionSink | undefined = undefined;
   private closed = false;
 
   constructor(
