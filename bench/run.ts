@@ -28,7 +28,7 @@ const SCENARIOS: Record<string, Defaults> = {
   fanout: { targets: 'gyre,ws,socketio', conns: '1000,5000,10000', rates: '1,10', duration: 10, run: fanout },
   channels: { targets: 'gyre,ws,socketio', conns: '1000,10000', rates: '1000', duration: 10, run: channels },
   saturate: { targets: 'gyre,ws,socketio', conns: '1000', rates: '25', duration: 5, run: saturate },
-  idle: { targets: 'gyre,ws,socketio', conns: '10000,18000', rates: '0', duration: 60, run: idle },
+  idle: { targets: 'gyre,ws,socketio', conns: '10000,18000', rates: '0', duration: 50, run: idle },
   connect: { targets: 'gyre', conns: '10000', rates: '0', duration: 0, run: connect },
   smoke: { targets: 'gyre', conns: '50', rates: '10', duration: 2, run: smoke },
   'redis-publish': {

@@ -6,6 +6,9 @@ import { startTarget, type TargetKind } from '../lib/servers.js';
 import { round } from '../lib/stats.js';
 import { label, protocolFor, type BenchOptions, type ScenarioResult } from './options.js';
 
+/** From the last connect to the start of the CPU window: one default ping interval. */
+const SETTLE_MS = 25_000;
+
 export interface IdleRow {
   target: TargetKind;
   protocol: string;
@@ -28,8 +31,10 @@ export interface IdleRow {
 /**
  * Idle connections: N connections, each subscribed to its own channel, nothing published.
  * Memory = server RSS growth from before connecting to 5 s after the last connect, per
- * connection (and again at the end of the idle window). CPU = server CPU over the idle window (default pings and pong checks included)
- * minus the empty server's CPU, per connection per second.
+ * connection (and again at the end of the idle window). CPU = server CPU over the idle window
+ * (default pings and pong checks included), which starts {@link SETTLE_MS} after the last
+ * connect, minus the empty server's CPU, per connection per second. A window of a whole number of
+ * ping intervals (`--duration 50`) counts every connection's pings alike.
  */
 export async function idle(o: BenchOptions): Promise<ScenarioResult> {
   const rows: IdleRow[] = [];
@@ -55,6 +60,9 @@ export async function idle(o: BenchOptions): Promise<ScenarioResult> {
           );
         await sleep(5000);
         const rssAfter = processRssBytes(target.pid);
+        // The CPU window starts one ping interval (25 s) after the last connect: every connection
+        // is on its steady ping schedule by then and the garbage left by the connects is collected.
+        await sleep(SETTLE_MS - 5000);
         lg.reset();
         const cpu0 = processCpuMicros(target.pid);
         const t0 = performance.now();
