@@ -6,8 +6,8 @@ import { startTarget, type TargetKind } from '../lib/servers.js';
 import { round } from '../lib/stats.js';
 import { label, protocolFor, type BenchOptions, type ScenarioResult } from './options.js';
 
-/** From the last connect to the start of the CPU window: one default ping interval. */
-const SETTLE_MS = 25_000;
+/** From the last connect to the start of the CPU window (steady state, see `idle`). */
+const SETTLE_MS = 90_000;
 
 export interface IdleRow {
   target: TargetKind;
@@ -60,8 +60,9 @@ export async function idle(o: BenchOptions): Promise<ScenarioResult> {
           );
         await sleep(5000);
         const rssAfter = processRssBytes(target.pid);
-        // The CPU window starts one ping interval (25 s) after the last connect: every connection
-        // is on its steady ping schedule by then and the garbage left by the connects is collected.
+        // The CPU window starts 90 s after the last connect: every connection is on its steady ping
+        // schedule by then, and V8's memory reducer has run the full collections it starts when
+        // allocation drops after the connects (inside the window they doubled the figure).
         await sleep(SETTLE_MS - 5000);
         lg.reset();
         const cpu0 = processCpuMicros(target.pid);
