@@ -5,6 +5,7 @@ import { connected, started } from '../../test/helpers/core-nodes.js';
 import { DisconnectError } from '../protocol/codes.js';
 import type { NodeHandlers } from './handlers.js';
 import type { Node } from './node.js';
+import { MAX_QUEUED_COMMANDS } from './client.js';
 
 const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -231,5 +232,41 @@ void describe('client.concurrency', () => {
     await sleep(50);
     assert.equal(t.messages.length, written);
     assert.deepEqual(calls, ['rpc:slow']);
+  });
+});
+
+void describe('command queue backpressure', () => {
+  for (const concurrency of [0, 4]) {
+    void it(`concurrency ${concurrency}: stops reading at ${MAX_QUEUED_COMMANDS} waiting commands and reads again once half have started`, async () => {
+      const { node, gates } = await nodeWith(concurrency);
+      const t = await connected(node);
+      const events: string[] = [];
+      t.pauseReading = () => void events.push('pause');
+      t.resumeReading = () => void events.push('resume');
+      const n = MAX_QUEUED_COMMANDS * 2;
+      const cmds = Array.from({ length: n }, (_, i) => ({ id: 2 + i, rpc: { method: 'slow', data: {} } }));
+      t.send(...cmds);
+      await until('first slow rpc started', () => gates.has('slow'));
+      assert.deepEqual(events, ['pause'], 'paused once, not resumed while the queue is full');
+      gates.get('slow')!.open();
+      await until('every rpc answered', () => replyIds(t).filter((id) => id >= 2).length === n);
+      assert.deepEqual(events, ['pause', 'resume']);
+      assert.equal(t.closed, undefined);
+    });
+  }
+
+  void it('a transport without pauseReading keeps reading (commands still all answered in order)', async () => {
+    const { node, gates } = await nodeWith(0);
+    const t = await connected(node);
+    const n = MAX_QUEUED_COMMANDS + 10;
+    t.send(...Array.from({ length: n }, (_, i) => ({ id: 2 + i, rpc: { method: 'slow', data: {} } })));
+    await until('first slow rpc started', () => gates.has('slow'));
+    gates.get('slow')!.open();
+    await until('every rpc answered', () => replyIds(t).filter((id) => id >= 2).length === n);
+    const ids = replyIds(t).filter((id) => id >= 2);
+    assert.deepEqual(
+      ids,
+      [...ids].sort((a, b) => a - b),
+    );
   });
 });

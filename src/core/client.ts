@@ -127,6 +127,12 @@ function newUuid(): string {
   return uuidText.toString('latin1', 0, 36);
 }
 
+/**
+ * Commands of one connection read and waiting for the ones before them, beyond which the
+ * transport stops reading from the client until half of them have started.
+ */
+export const MAX_QUEUED_COMMANDS = 256;
+
 const connectionClosed: Disconnect = { code: DisconnectCode.connectionClosed, reason: 'connection closed' };
 const badRequest: Disconnect = { code: DisconnectCode.badRequest, reason: 'bad request' };
 
@@ -190,6 +196,9 @@ export class Client implements ClientView {
   serverSideRefresh = false;
   state: State = 'new';
   private chain: Promise<void> = RESOLVED;
+  /** Commands read and not started yet (see `commandQueued`). */
+  private queuedCommands = 0;
+  private readingPaused = false;
   /** Created on first use: only emulation and unidirectional clients are told theirs. */
   private session: string | undefined;
   private pingOutstanding = false;
@@ -338,11 +347,42 @@ export class Client implements ClientView {
       return false;
     }
     const slots = this.node.clientOptions.concurrency > 1 ? commandSlots.get(this) : undefined;
+    this.commandQueued();
     this.chain =
       slots === undefined
-        ? this.chain.then(() => (this.state === 'connected' ? this.exec(id, kind, cmd) : undefined))
-        : this.chain.then(() => this.startConcurrent(slots, id, kind, cmd));
+        ? this.chain.then(() => {
+            this.commandStarted();
+            return this.state === 'connected' ? this.exec(id, kind, cmd) : undefined;
+          })
+        : this.chain.then(() => {
+            this.commandStarted();
+            return this.startConcurrent(slots, id, kind, cmd);
+          });
     return true;
+  }
+
+  /**
+   * A command was read and waits for the ones before it. At {@link MAX_QUEUED_COMMANDS} waiting
+   * the transport stops reading (where it can), so a client that sends faster than its commands
+   * complete is held back by TCP, as a blocking reader would hold it, instead of growing the queue.
+   */
+  private commandQueued(): void {
+    if (++this.queuedCommands >= MAX_QUEUED_COMMANDS && !this.readingPaused) {
+      const t = this.transport;
+      if (t.pauseReading !== undefined) {
+        this.readingPaused = true;
+        t.pauseReading();
+      }
+    }
+  }
+
+  /** A queued command started; reading resumes once half the queue limit is free again. */
+  private commandStarted(): void {
+    this.queuedCommands--;
+    if (this.readingPaused && this.queuedCommands <= MAX_QUEUED_COMMANDS / 2) {
+      this.readingPaused = false;
+      this.transport.resumeReading?.();
+    }
   }
 
   /**

@@ -32,6 +32,13 @@ export interface Transport {
   bufferedAmount?(): number;
   write(messages: readonly Uint8Array[]): void;
   close(disconnect: Disconnect): void;
+  /**
+   * Stops reading from the client (TCP backpressure) while too many of its commands wait; absent
+   * where incoming commands do not come through the connection (emulation, unidirectional).
+   */
+  pauseReading?(): void;
+  /** Reads again after `pauseReading`. */
+  resumeReading?(): void;
 }
 
 /** Facts about the request that opened the connection, handed to the connecting handler. */

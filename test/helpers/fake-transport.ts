@@ -31,6 +31,9 @@ export class FakeTransport implements Transport {
   readonly messages: Msg[] = [];
   closed: Disconnect | undefined;
   client!: Client;
+  /** Absent unless a test sets them (transports that cannot pause reading have neither). */
+  pauseReading?: () => void;
+  resumeReading?: () => void;
 
   constructor(options: FakeTransportOptions = {}) {
     this.name = options.name ?? 'websocket';

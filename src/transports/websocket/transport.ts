@@ -65,6 +65,14 @@ export class WebSocketTransport implements Transport {
     return this.ws.bufferedAmount;
   }
 
+  pauseReading(): void {
+    this.ws.pause();
+  }
+
+  resumeReading(): void {
+    this.ws.resume();
+  }
+
   write(messages: readonly Uint8Array[]): void {
     if (this.closed || messages.length === 0) return;
     // After a close frame (ours, or ws answering the client's) no data frame may follow. ws also

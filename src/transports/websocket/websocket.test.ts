@@ -157,6 +157,21 @@ describe('WebSocket transport', () => {
     await waitFor(() => conn.closed);
   });
 
+  it('pauseReading holds incoming frames back until resumeReading', async () => {
+    const before = srv.conns.length;
+    const ws = await open(srv.url);
+    await waitFor(() => srv.conns.length === before + 1);
+    const conn = srv.conns[before] as Conn;
+    conn.transport.pauseReading?.();
+    ws.send('{"id":1}');
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(conn.received.length, 0, 'nothing is read while paused');
+    conn.transport.resumeReading?.();
+    await waitFor(() => conn.received.length === 1);
+    assert.equal(Buffer.from(conn.received[0] as Uint8Array).toString(), '{"id":1}');
+    ws.close();
+  });
+
   it('closes an oversized frame with 1009 while another connection keeps working', async () => {
     const before = srv.conns.length;
     const big = await open(srv.url);
