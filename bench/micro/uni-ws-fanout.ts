@@ -18,13 +18,10 @@
  *   node --import tsx bench/micro/uni-ws-fanout.ts [--conns 5000] [--rounds 50] [--gap 100]
  *     [--size 64] [--batch 1] [--join] [--modes plain/shared,plain/unshared,deflate/shared,deflate/unshared]
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
 import type { Client } from '../../src/core/client.js';
 import { markShared } from '../../src/core/encoded.js';
 import { noopLogger } from '../../src/core/logger.js';
@@ -34,49 +31,10 @@ import { jsonCodec } from '../../src/protocol/index.js';
 import { defaultConfig } from '../../src/server/config/index.js';
 import { createUniWebSocketHandler } from '../../src/transports/uni-websocket/index.js';
 import { canPin, pinProcess } from '../lib/proc.js';
+import { startClientFleet } from './ws-clients.js';
 
 const MODES = ['plain/shared', 'plain/unshared', 'deflate/shared', 'deflate/unshared'] as const;
 type Mode = (typeof MODES)[number];
-
-interface ToChild {
-  open?: { url: string; conns: number; deflate: boolean };
-  close?: true;
-}
-interface FromChild {
-  opened?: number;
-  received?: number;
-  compressed?: boolean;
-}
-
-// ---------------------------------------------------------------- client side (child process)
-
-async function child(): Promise<void> {
-  const sockets: WebSocket[] = [];
-  let received = 0;
-  process.on('message', (m: ToChild) => {
-    if (m.open) void openAll(m.open.url, m.open.conns, m.open.deflate);
-    if (m.close) {
-      for (const s of sockets) s.terminate();
-      process.exit(0);
-    }
-  });
-  setInterval(() => process.send?.({ received } satisfies FromChild), 5).unref();
-  async function openAll(url: string, n: number, deflate: boolean): Promise<void> {
-    for (let i = 0; i < n; i += 100) {
-      await Promise.all(
-        Array.from({ length: Math.min(100, n - i) }, async () => {
-          const ws = new WebSocket(url, { perMessageDeflate: deflate });
-          ws.on('message', () => received++);
-          ws.on('error', () => {});
-          await once(ws, 'open');
-          sockets.push(ws);
-        }),
-      );
-    }
-    const compressed = sockets.every((s) => s.extensions.includes('permessage-deflate'));
-    process.send?.({ opened: sockets.length, compressed } satisfies FromChild);
-  }
-}
 
 // ---------------------------------------------------------------- server side
 
@@ -117,28 +75,15 @@ async function runMode(
   await once(server, 'listening');
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/connection/uni_websocket?cf_connect=%7B%7D`;
 
-  const kid: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child'], {
-    execArgv: ['--import', 'tsx'],
-  });
-  if (canPin() && kid.pid !== undefined) pinProcess(kid.pid, 1);
-  let received = 0;
-  let opened = -1;
-  let compressed = false;
-  kid.on('message', (m: FromChild) => {
-    if (m.received !== undefined) received = m.received;
-    if (m.opened !== undefined) opened = m.opened;
-    if (m.compressed !== undefined) compressed = m.compressed;
-  });
-  kid.send({ open: { url, conns: o.conns, deflate } } satisfies ToChild);
-  while (opened < 0) await sleep(20);
-  if (opened !== o.conns || transports.length !== o.conns) throw new Error(`opened ${opened}`);
-  if (deflate && !compressed) throw new Error('deflate not negotiated');
+  const fleet = await startClientFleet(url, o.conns, { deflate });
+  if (transports.length !== o.conns) throw new Error(`accepted ${transports.length}`);
+  if (deflate && !fleet.compressed) throw new Error('deflate not negotiated');
   await sleep(200);
 
   const padding = 'x'.repeat(Math.max(0, o.size - 30));
   const perWrite = o.join ? 1 : o.batch;
   const start = process.cpuUsage();
-  let expected = received;
+  let expected = fleet.received;
   for (let r = 0; r < o.rounds; r++) {
     const batch = Array.from({ length: o.batch }, (_, i) => {
       const payload = Buffer.from(`{"t":${Date.now()},"s":${r},"i":${i},"p":"${padding}"}`);
@@ -148,15 +93,14 @@ async function runMode(
     for (const t of transports) t.write(batch);
     expected += o.conns * perWrite;
     const deadline = Date.now() + 10_000;
-    while (received < expected && Date.now() < deadline) await sleep(2);
+    while (fleet.received < expected && Date.now() < deadline) await sleep(2);
     await sleep(o.gap);
   }
   const used = process.cpuUsage(start);
-  kid.send({ close: true } satisfies ToChild);
-  await once(kid, 'exit');
+  await fleet.close();
   handler.close();
   server.close();
-  if (received < expected) throw new Error(`${mode}: received ${received} of ${expected}`);
+  if (fleet.received < expected) throw new Error(`${mode}: received ${fleet.received} of ${expected}`);
   return (used.user + used.system) / (o.rounds * o.conns);
 }
 
@@ -167,7 +111,6 @@ function sleep(ms: number): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      child: { type: 'boolean', default: false },
       conns: { type: 'string', default: '5000' },
       rounds: { type: 'string', default: '50' },
       gap: { type: 'string', default: '100' },
@@ -178,7 +121,6 @@ async function main(): Promise<void> {
       repeat: { type: 'string', default: '1' },
     },
   });
-  if (values.child) return child();
   if (canPin()) pinProcess(process.pid, 0);
   const o = {
     conns: Number(values.conns),

@@ -22,60 +22,20 @@
  *   node --import tsx bench/micro/ws-fanout.ts [--conns 5000] [--rounds 50] [--gap 100] [--size 64] [--batch 1]
  *     [--modes ws.send,frame/shared,frame/unshared,deflate/ws.send,deflate/shared]
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import WebSocket from 'ws';
 import { markShared } from '../../src/core/encoded.js';
 import type { Transport } from '../../src/core/transport.js';
 import { jsonCodec } from '../../src/protocol/index.js';
 import { WebSocketAcceptor } from '../../src/transports/websocket/acceptor.js';
 import type { WebSocketTransport } from '../../src/transports/websocket/transport.js';
 import { canPin, pinProcess } from '../lib/proc.js';
+import { startClientFleet } from './ws-clients.js';
 
 const MODES = ['ws.send', 'frame/shared', 'frame/unshared', 'deflate/ws.send', 'deflate/shared'] as const;
 type Mode = (typeof MODES)[number];
-
-interface ToChild {
-  open?: { url: string; conns: number; deflate: boolean };
-  close?: true;
-}
-interface FromChild {
-  opened?: number;
-  received?: number;
-}
-
-// ---------------------------------------------------------------- client side (child process)
-
-async function child(): Promise<void> {
-  const sockets: WebSocket[] = [];
-  let received = 0;
-  process.on('message', (m: ToChild) => {
-    if (m.open) void openAll(m.open.url, m.open.conns, m.open.deflate);
-    if (m.close) {
-      for (const s of sockets) s.terminate();
-      process.exit(0);
-    }
-  });
-  setInterval(() => process.send?.({ received } satisfies FromChild), 5).unref();
-  async function openAll(url: string, n: number, deflate: boolean): Promise<void> {
-    for (let i = 0; i < n; i += 100) {
-      await Promise.all(
-        Array.from({ length: Math.min(100, n - i) }, async () => {
-          const ws = new WebSocket(url, 'centrifuge-json', { perMessageDeflate: deflate });
-          ws.on('message', () => received++);
-          ws.on('error', () => {});
-          await once(ws, 'open');
-          sockets.push(ws);
-        }),
-      );
-    }
-    process.send?.({ opened: sockets.length } satisfies FromChild);
-  }
-}
 
 // ---------------------------------------------------------------- server side
 
@@ -102,19 +62,8 @@ async function runMode(
   await once(server, 'listening');
   const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/connection/websocket`;
 
-  const kid: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child'], {
-    execArgv: ['--import', 'tsx'],
-  });
-  if (canPin() && kid.pid !== undefined) pinProcess(kid.pid, 1);
-  let received = 0;
-  let opened = -1;
-  kid.on('message', (m: FromChild) => {
-    if (m.received !== undefined) received = m.received;
-    if (m.opened !== undefined) opened = m.opened;
-  });
-  kid.send({ open: { url, conns: o.conns, deflate } } satisfies ToChild);
-  while (opened < 0) await sleep(20);
-  if (opened !== o.conns || transports.length !== o.conns) throw new Error(`opened ${opened}`);
+  const fleet = await startClientFleet(url, o.conns, { deflate, protocol: 'centrifuge-json' });
+  if (transports.length !== o.conns) throw new Error(`accepted ${transports.length}`);
   if (deflate && transports.some((t) => t.deflate === undefined)) throw new Error('deflate not negotiated');
   if (mode === 'deflate/ws.send') {
     // The acceptor leaves ws's threshold at its default (1024 bytes): let ws compress everything,
@@ -129,7 +78,7 @@ async function runMode(
 
   const padding = 'x'.repeat(Math.max(0, o.size - 30));
   const start = process.cpuUsage();
-  let expected = received;
+  let expected = fleet.received;
   for (let r = 0; r < o.rounds; r++) {
     const batch = Array.from({ length: o.batch }, (_, i) => {
       const payload = Buffer.from(`{"t":${Date.now()},"s":${r},"i":${i},"p":"${padding}"}`);
@@ -146,15 +95,14 @@ async function runMode(
     }
     expected += o.conns;
     const deadline = Date.now() + 10_000;
-    while (received < expected && Date.now() < deadline) await sleep(2);
+    while (fleet.received < expected && Date.now() < deadline) await sleep(2);
     await sleep(o.gap);
   }
   const used = process.cpuUsage(start);
-  kid.send({ close: true } satisfies ToChild);
-  await once(kid, 'exit');
+  await fleet.close();
   acceptor.close();
   server.close();
-  if (received < expected) throw new Error(`${mode}: received ${received} of ${expected}`);
+  if (fleet.received < expected) throw new Error(`${mode}: received ${fleet.received} of ${expected}`);
   return (used.user + used.system) / (o.rounds * o.conns);
 }
 
@@ -165,7 +113,6 @@ function sleep(ms: number): Promise<void> {
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      child: { type: 'boolean', default: false },
       conns: { type: 'string', default: '5000' },
       rounds: { type: 'string', default: '50' },
       gap: { type: 'string', default: '100' },
@@ -175,7 +122,6 @@ async function main(): Promise<void> {
       repeat: { type: 'string', default: '1' },
     },
   });
-  if (values.child) return child();
   if (canPin()) pinProcess(process.pid, 0);
   const o = {
     conns: Number(values.conns),
