@@ -31,7 +31,7 @@ import { jsonCodec } from '../../src/protocol/index.js';
 import { defaultConfig } from '../../src/server/config/index.js';
 import { createUniWebSocketHandler } from '../../src/transports/uni-websocket/index.js';
 import { canPin, pinProcess } from '../lib/proc.js';
-import { startClientFleet } from './ws-clients.js';
+import { sleep, startClientFleet } from './ws-clients.js';
 
 const MODES = ['plain/shared', 'plain/unshared', 'deflate/shared', 'deflate/unshared'] as const;
 type Mode = (typeof MODES)[number];
@@ -92,8 +92,7 @@ async function runMode(
     if (mode.endsWith('/shared')) for (const m of batch) markShared(m);
     for (const t of transports) t.write(batch);
     expected += o.conns * perWrite;
-    const deadline = Date.now() + 10_000;
-    while (fleet.received < expected && Date.now() < deadline) await sleep(2);
+    await fleet.waitReceived(expected);
     await sleep(o.gap);
   }
   const used = process.cpuUsage(start);
@@ -102,10 +101,6 @@ async function runMode(
   server.close();
   if (fleet.received < expected) throw new Error(`${mode}: received ${fleet.received} of ${expected}`);
   return (used.user + used.system) / (o.rounds * o.conns);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function main(): Promise<void> {

@@ -34,8 +34,14 @@ export interface ClientFleet {
   readonly received: number;
   /** Every socket negotiated permessage-deflate. */
   readonly compressed: boolean;
+  /** Resolves once `n` messages have arrived in all, or after `timeoutMs` (check `received`). */
+  waitReceived(n: number, timeoutMs?: number): Promise<void>;
   /** Closes every socket and waits for the child process to exit. */
   close(): Promise<void>;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Forks the child, opens `conns` sockets to `url` (100 at a time) and resolves once all are open. */
@@ -59,7 +65,7 @@ export async function startClientFleet(
   const open: NonNullable<ToChild['open']> = { url, conns, deflate: o.deflate };
   if (o.protocol !== undefined) open.protocol = o.protocol;
   kid.send({ open } satisfies ToChild);
-  while (opened < 0) await new Promise((r) => setTimeout(r, 20));
+  while (opened < 0) await sleep(20);
   if (opened !== conns) throw new Error(`opened ${opened} of ${conns} client sockets`);
   return {
     get received() {
@@ -67,6 +73,10 @@ export async function startClientFleet(
     },
     get compressed() {
       return compressed;
+    },
+    async waitReceived(n, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (received < n && Date.now() < deadline) await sleep(2);
     },
     async close() {
       kid.send({ close: true } satisfies ToChild);

@@ -32,7 +32,7 @@ import { jsonCodec } from '../../src/protocol/index.js';
 import { WebSocketAcceptor } from '../../src/transports/websocket/acceptor.js';
 import type { WebSocketTransport } from '../../src/transports/websocket/transport.js';
 import { canPin, pinProcess } from '../lib/proc.js';
-import { startClientFleet } from './ws-clients.js';
+import { sleep, startClientFleet } from './ws-clients.js';
 
 const MODES = ['ws.send', 'frame/shared', 'frame/unshared', 'deflate/ws.send', 'deflate/shared'] as const;
 type Mode = (typeof MODES)[number];
@@ -94,8 +94,7 @@ async function runMode(
       for (const t of transports) t.ws.send(jsonCodec.joinFrame(batch), { binary: false });
     }
     expected += o.conns;
-    const deadline = Date.now() + 10_000;
-    while (fleet.received < expected && Date.now() < deadline) await sleep(2);
+    await fleet.waitReceived(expected);
     await sleep(o.gap);
   }
   const used = process.cpuUsage(start);
@@ -104,10 +103,6 @@ async function runMode(
   server.close();
   if (fleet.received < expected) throw new Error(`${mode}: received ${fleet.received} of ${expected}`);
   return (used.user + used.system) / (o.rounds * o.conns);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 async function main(): Promise<void> {
