@@ -9,7 +9,8 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { contentTypeOf, startStaticServer, staticPort, type StaticServer } from './static-serve.js';
+import { contentTypeOf } from '../util/content-type.js';
+import { startStaticServer, staticPort, type StaticServer } from './static-serve.js';
 
 /** Sends `path` exactly as given (fetch would normalise `..` away before sending). */
 function rawGet(

@@ -6,34 +6,10 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { dirname, extname, join, relative, resolve, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { contentTypeOf } from '../../util/content-type.js';
 import { plainError } from '../api/http.js';
-
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json',
-  '.map': 'application/json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.webp': 'image/webp',
-  '.ico': 'image/x-icon',
-  '.txt': 'text/plain; charset=utf-8',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.wasm': 'application/wasm',
-};
-
-/** MIME type by file extension (`application/octet-stream` when unknown). */
-export function contentType(file: string): string {
-  return CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
-}
 
 /**
  * The embedded UI's directory: `web/admin` at the package root, which is three levels above this
@@ -110,7 +86,7 @@ export class EmbeddedFiles {
         const body = readFileSync(p);
         const rel = relative(root, p).split(sep).join('/');
         const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
-        this.assets.set(rel, { body, type: contentType(p), etag });
+        this.assets.set(rel, { body, type: contentTypeOf(p), etag });
       }
     }
   }
@@ -202,7 +178,7 @@ export class DirectoryFiles {
       }
       if (!st.isFile()) throw Object.assign(new Error('not a file'), { code: 'ENOENT' });
       res.writeHead(200, {
-        'Content-Type': contentType(target),
+        'Content-Type': contentTypeOf(target),
         'Content-Length': st.size,
         'Last-Modified': st.mtime.toUTCString(),
         'X-Content-Type-Options': 'nosniff',
