@@ -4,7 +4,8 @@ import { defaultConfig, validateConfig } from '../config/index.js';
 import { BadMessageError, ConsumerDispatcher, publicationMeta, RetryableError } from './dispatch.js';
 import { deliveryCount } from './nats-jetstream.js';
 import { consumerConfig, RecordingApi, recordingLogger } from './test-fixtures.js';
-import { backoffDelay, Waker } from './timing.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { Waker } from './timing.js';
 
 function setup(): { api: RecordingApi; d: ConsumerDispatcher; logs: ReturnType<typeof recordingLogger> } {
   const api = new RecordingApi();

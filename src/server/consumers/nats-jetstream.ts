@@ -38,7 +38,8 @@ import {
   type ConsumerDispatcher,
   type PublicationFieldNames,
 } from './dispatch.js';
-import { backoffDelay, Waker } from './timing.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { Waker } from './timing.js';
 import type { Consumer } from './types.js';
 
 const NS_PER_MS = 1_000_000;

@@ -22,7 +22,8 @@ import type { Logger } from '../../core/logger.js';
 import { createPool, PgListener, type PgSettings } from '../../engines/postgres/conn.js';
 import type { PostgresConsumerConfig } from '../config/index.js';
 import { RetryableError, type ConsumerDispatcher } from './dispatch.js';
-import { backoffDelay, Waker } from './timing.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { Waker } from './timing.js';
 import type { Consumer } from './types.js';
 
 const BYTEA_OID = 17;

@@ -25,7 +25,8 @@ import {
   type ConsumerDispatcher,
   type PublicationFieldNames,
 } from './dispatch.js';
-import { backoffDelay, Waker } from './timing.js';
+import { backoffDelay } from '../../util/backoff.js';
+import { Waker } from './timing.js';
 import type { Consumer } from './types.js';
 
 /** How long one XREADGROUP blocks (ms): bounds how long a reader may sit on a dead connection. */

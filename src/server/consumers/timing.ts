@@ -1,10 +1,4 @@
-/** Waiting helpers shared by the consumers: retry backoff and a wakeable sleep. */
-
-/** Backoff before retry number `attempt` (0-based): 100 ms doubling up to 5 s, with jitter. */
-export function backoffDelay(attempt: number, base = 100, max = 5000): number {
-  const ceiling = Math.min(max, base * 2 ** Math.min(attempt, 16));
-  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
-}
+/** A wakeable sleep shared by the consumers (their retry backoff is `util/backoff.ts`). */
 
 /**
  * Sleeps that can be cut short. `wake()` ends every current `sleep` at once, or — when nobody

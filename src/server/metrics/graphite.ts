@@ -21,6 +21,7 @@ import net from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../core/logger.js';
 import { noopLogger } from '../../core/logger.js';
+import { backoffDelay } from '../../util/backoff.js';
 import type { Config } from '../config/index.js';
 
 /** One sample of a gathered family, as prom-client's `getMetricsAsJSON()` returns it. */
@@ -278,13 +279,13 @@ export class GraphiteExporter {
   }
 
   private scheduleReconnect(immediate: boolean): void {
-    const min = this.o.backoffMinMs ?? 100;
-    const max = this.o.backoffMaxMs ?? 10_000;
     // A dropped connection is retried after the shortest delay; failed attempts back off.
-    const exp = immediate ? 0 : Math.min(this.failures - 1, 30);
-    const delay = Math.min(max, min * 2 ** exp);
-    // Jitter (50-100 %) so many nodes do not reconnect in step.
-    this.retry = setTimeout(() => this.connect(), delay * (0.5 + Math.random() / 2));
+    const delay = backoffDelay(
+      immediate ? 0 : this.failures - 1,
+      this.o.backoffMinMs ?? 100,
+      this.o.backoffMaxMs ?? 10_000,
+    );
+    this.retry = setTimeout(() => this.connect(), delay);
     this.retry.unref();
   }
 
