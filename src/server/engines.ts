@@ -22,7 +22,7 @@ import {
   type RedisSection,
   type RedisShard,
 } from '../engines/redis/index.js';
-import type { Config, NatsBrokerConfig } from './config/index.js';
+import { SUPPORTED_BROKER_TYPES, type Config, type NatsBrokerConfig } from './config/index.js';
 
 /** What a node is assembled from. */
 export interface Engines {
@@ -39,7 +39,7 @@ export interface Engines {
 export class EngineConfigError extends Error {}
 
 interface EngineTypes {
-  broker: 'memory' | 'redis' | 'nats' | 'postgres';
+  broker: (typeof SUPPORTED_BROKER_TYPES)[number];
   presenceManager: 'memory' | 'redis';
   controller: 'memory' | 'redis' | 'nats' | 'postgres';
 }
@@ -63,7 +63,7 @@ function pick<T extends string>(key: string, value: string, allowed: readonly T[
 export function resolveEngineTypes(config: Config): EngineTypes {
   const engine = pick('engine.type', config.engine.type, ['memory', 'redis'] as const);
   const broker = config.broker.enabled
-    ? pick('broker.type', config.broker.type, ['memory', 'redis', 'nats', 'postgres'] as const)
+    ? pick('broker.type', config.broker.type, SUPPORTED_BROKER_TYPES)
     : engine;
   const presenceManager = config.presence_manager.enabled
     ? pick('presence_manager.type', config.presence_manager.type, ['memory', 'redis'] as const)
