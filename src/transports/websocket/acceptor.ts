@@ -7,7 +7,8 @@ import { noopLogger } from '../../core/logger.js';
 import type { ConnectionMeta, Transport } from '../../core/transport.js';
 import type { Codec } from '../../protocol/codec.js';
 import type { ProtocolType } from '../../protocol/types.js';
-import { deflateSettings, WebSocketTransport, type DeflateSettings, type WriteWatcher } from './transport.js';
+import { deflateSettings, type DeflateSettings } from './frames.js';
+import { WebSocketTransport, type WriteWatcher } from './transport.js';
 
 /** What the acceptor feeds with a connection's incoming frames (a core `Client`). */
 export interface ConnectionSink {
@@ -149,7 +150,7 @@ export class WebSocketAcceptor implements WriteWatcher {
       protocol,
       !nativePing,
       this.options.writeTimeout > 0 ? this : undefined,
-      this.deflate !== undefined ? this.negotiateDeflate(ws) : undefined,
+      this.deflate !== undefined ? socketDeflate(ws, this.deflate, this.decompressedLimit) : undefined,
     );
     this.sockets.set(ws, transport);
     try {
@@ -175,19 +176,6 @@ export class WebSocketAcceptor implements WriteWatcher {
     this.pendingWrites.delete(transport);
     this.nativePings.delete(ws);
     transport.sink?.handleClose();
-  }
-
-  /**
-   * The transport's compression when the client negotiated permessage-deflate. Frames are
-   * compressed with a 15-bit window, so a client that limited the server window below that
-   * (`server_max_window_bits`) gets uncompressed frames, which the extension always allows.
-   * Also applies the decompressed size limit to this socket's incoming messages. ws checks one
-   * limit per socket, against the wire size and the decompressed size alike, so on a socket that
-   * negotiated compression that limit is the decompressed one (Centrifugo's bound on memory per
-   * message), for compressed and uncompressed frames.
-   */
-  private negotiateDeflate(ws: WebSocket): DeflateSettings | undefined {
-    return socketDeflate(ws, this.deflate as DeflateSettings, this.decompressedLimit);
   }
 
   /**
@@ -295,11 +283,16 @@ export class WebSocketAcceptor implements WriteWatcher {
 export const DECOMPRESSED_LIMIT_FACTOR = 10;
 
 /**
- * The frame compression of one accepted socket (see `WebSocketAcceptor.negotiateDeflate`; also
- * used by the unidirectional WebSocket transport): `deflate` when the client negotiated
- * permessage-deflate with a full 15-bit server window, else undefined. On a socket that negotiated
- * it, incoming messages are inflated synchronously and limited to `decompressedLimit` bytes after
- * decompression (0: ws's own limit).
+ * The frame compression of one accepted socket (bidirectional and unidirectional WebSocket):
+ * `deflate` when the client negotiated permessage-deflate, else undefined. Frames are compressed
+ * with a 15-bit window, so a client that limited the server window below that
+ * (`server_max_window_bits`) gets uncompressed frames, which the extension always allows.
+ *
+ * On a socket that negotiated it, incoming messages are inflated synchronously and limited to
+ * `decompressedLimit` bytes after decompression (0: ws's own limit). ws checks one limit per
+ * socket, against the wire size and the decompressed size alike, so there that limit is the
+ * decompressed one (Centrifugo's bound on memory per message), for compressed and uncompressed
+ * frames.
  */
 export function socketDeflate(
   ws: WebSocket,

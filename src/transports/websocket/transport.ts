@@ -6,8 +6,6 @@ import type { ProtocolType } from '../../protocol/types.js';
 import type { ConnectionSink } from './acceptor.js';
 import { writeFrame, type DeflateSettings } from './frames.js';
 
-export { deflateSettings, type DeflateSettings } from './frames.js';
-
 /** Tracks sockets whose last write has not reached the kernel yet (see `WebSocketAcceptor`). */
 export interface WriteWatcher {
   pending(transport: WebSocketTransport): void;

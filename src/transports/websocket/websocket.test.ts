@@ -13,7 +13,8 @@ import type { ProtocolType } from '../../protocol/types.js';
 import { waitFor } from '../../../test/helpers/wait.js';
 import { WebSocketAcceptor } from './acceptor.js';
 import { dataFrames, payloadOf, tappedWebSocket, type TappedWebSocket } from './test-kit.js';
-import { WebSocketTransport, deflateSettings } from './transport.js';
+import { deflateSettings } from './frames.js';
+import { WebSocketTransport } from './transport.js';
 
 interface Conn {
   transport: Transport;
