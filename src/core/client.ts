@@ -348,16 +348,11 @@ export class Client implements ClientView {
     }
     const slots = this.node.clientOptions.concurrency > 1 ? commandSlots.get(this) : undefined;
     this.commandQueued();
-    this.chain =
-      slots === undefined
-        ? this.chain.then(() => {
-            this.commandStarted();
-            return this.state === 'connected' ? this.exec(id, kind, cmd) : undefined;
-          })
-        : this.chain.then(() => {
-            this.commandStarted();
-            return this.startConcurrent(slots, id, kind, cmd);
-          });
+    this.chain = this.chain.then(() => {
+      this.commandStarted();
+      if (slots !== undefined) return this.startConcurrent(slots, id, kind, cmd);
+      return this.state === 'connected' ? this.exec(id, kind, cmd) : undefined;
+    });
     return true;
   }
 
