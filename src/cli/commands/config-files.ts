@@ -15,6 +15,7 @@ import {
 import type { Config } from '../../server/config/index.js';
 import type { CliIO } from '../io.js';
 import { loadValid, printErrors } from '../common.js';
+import { noopLogger } from '../../core/logger.js';
 import { checkWorkersConfig, workerCount, WORKERS_ENV } from '../../server/workers.js';
 import { exporterSettings } from '../../server/tracing.js';
 
@@ -62,8 +63,7 @@ export async function runCheckconfig(io: CliIO, file: string, strict: boolean): 
   try {
     if (res.config.opentelemetry.enabled) exporterSettings(io.env ?? process.env);
     const warn = (_obj: object, msg?: string) => io.err(`warning: ${msg ?? ''}\n`);
-    const quiet = () => {};
-    const logger = { debug: quiet, info: quiet, warn, error: warn };
+    const logger = { ...noopLogger, warn, error: warn };
     checkWorkersConfig(res.config, workerCount(undefined, io.env ?? process.env), logger, WORKERS_ENV);
   } catch (err) {
     printErrors(io, [(err as Error).message]);
