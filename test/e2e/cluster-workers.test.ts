@@ -8,38 +8,14 @@ import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
-import { runCli, startGyre, tempDir, writeConfig, type RunningGyre } from '../helpers/gyre.js';
+import { runCli, startGyre, tempDir, writeConfig } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
+import { listeningPids, nodesOf } from '../helpers/workers.js';
 import { serviceSkip } from '../integration/cluster-services.js';
 
 const skip = await serviceSkip('Redis', 6379);
 if (skip) console.log(`# skipping worker e2e: ${skip}`);
-
-interface NodeFigures {
-  uid: string;
-  name: string;
-  num_clients?: number;
-}
-
-async function nodesOf(g: RunningGyre): Promise<NodeFigures[]> {
-  const res = await apiPost(`${g.apiUrl}/info`, {}, { 'X-API-Key': API_KEY });
-  return (res.json as { result?: { nodes?: NodeFigures[] } }).result?.nodes ?? [];
-}
-
-/** Pids of processes that logged `gyre listening`. */
-function listeningPids(g: RunningGyre): number[] {
-  const pids: number[] = [];
-  for (const line of g.output().split('\n')) {
-    if (!line.includes('"gyre listening"')) continue;
-    try {
-      pids.push((JSON.parse(line) as { pid: number }).pid);
-    } catch {
-      // not a JSON log line
-    }
-  }
-  return pids;
-}
 
 void describe('worker processes', () => {
   test('two workers share the port and the broker, and act as one server', { skip }, async (t) => {

@@ -14,6 +14,7 @@ import { startGyre, type RunningGyre } from '../helpers/gyre.js';
 import { metricValue, parsePrometheus, type PromSample } from '../helpers/prom.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
+import { listeningPids, nodesOf } from '../helpers/workers.js';
 import { serviceSkip } from '../integration/cluster-services.js';
 
 const skip = await serviceSkip('Redis', 6379);
@@ -48,29 +49,8 @@ function scrape(url: string, timeoutMs = 8000): Promise<{ samples: PromSample[];
   });
 }
 
-interface NodeFigures {
-  name: string;
-  num_clients?: number;
-}
-
 async function clientsPerNode(g: RunningGyre): Promise<number[]> {
-  const res = await apiPost(`${g.apiUrl}/info`, {}, { 'X-API-Key': API_KEY });
-  const nodes = (res.json as { result?: { nodes?: NodeFigures[] } }).result?.nodes ?? [];
-  return nodes.map((n) => n.num_clients ?? 0);
-}
-
-/** Pids of the worker processes that logged `gyre listening`, oldest first. */
-function workerPids(g: RunningGyre): number[] {
-  const pids: number[] = [];
-  for (const line of g.output().split('\n')) {
-    if (!line.includes('"gyre listening"')) continue;
-    try {
-      pids.push((JSON.parse(line) as { pid: number }).pid);
-    } catch {
-      // not a JSON log line
-    }
-  }
-  return pids;
+  return (await nodesOf(g)).map((n) => n.num_clients ?? 0);
 }
 
 const published = (s: PromSample[]) =>
@@ -93,7 +73,7 @@ void describe('prometheus metrics with worker processes', () => {
         env: { GYRE_WORKERS: '2' },
       });
       const metricsUrl = `${g.url}/metrics`;
-      await waitFor(() => workerPids(g).length === 2, 15_000, 'two workers listening');
+      await waitFor(() => listeningPids(g).length === 2, 15_000, 'two workers listening');
       await waitFor(async () => ((await clientsPerNode(g)).length === 2 ? true : undefined), 10_000);
 
       // SDK clients until both workers hold some (the cluster module spreads the connections).
@@ -141,7 +121,7 @@ void describe('prometheus metrics with worker processes', () => {
 
       // A stopped worker does not answer: a scrape reaching the other one still answers, after the
       // collect timeout, with the figures of the worker that answered.
-      const [stuck] = workerPids(g);
+      const [stuck] = listeningPids(g);
       assert.ok(stuck !== undefined);
       process.kill(stuck, 'SIGSTOP');
       let partial: { samples: PromSample[]; ms: number } | undefined;
@@ -162,7 +142,7 @@ void describe('prometheus metrics with worker processes', () => {
       process.kill(stuck, 'SIGKILL');
       const afterDeath = await scrape(metricsUrl, 4000);
       assert.ok(afterDeath, 'a scrape right after a worker died answered');
-      await waitFor(() => workerPids(g).length === 3, 15_000, 'a replacement worker');
+      await waitFor(() => listeningPids(g).length === 3, 15_000, 'a replacement worker');
       await waitFor(
         async () => {
           const r = await scrape(metricsUrl);
