@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
@@ -10,6 +9,7 @@ import WebSocket from 'ws';
 import { waitFor } from '../../test/helpers/wait.js';
 import { loadPem } from './http/listen.js';
 import { connectClient, post, startTestServer } from './test-server.js';
+import { selfSignedCert } from '../../test/helpers/certs.js';
 
 function upgradeStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -143,25 +143,7 @@ describe('server listeners and routes', () => {
   it('serves TLS from PEM files, raw PEM or base64 PEM', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'gyre-tls-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(dir);
     const certText = readFileSync(join(dir, 'cert.pem'), 'utf8');
     assert.equal(loadPem(join(dir, 'cert.pem'), 'x').toString(), certText);
     assert.equal(loadPem(certText, 'x').toString(), certText);

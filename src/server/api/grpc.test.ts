@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +20,7 @@ import { ns } from '../handlers/test-fixtures.js';
 import { ApiExecutor } from './executor.js';
 import { grpcApiProtoPath, startGrpcApi } from './grpc.js';
 import { DEFAULT_API_MAX_BODY, HttpApi } from './http.js';
+import { selfSignedCert } from '../../../test/helpers/certs.js';
 
 const GRPC_KEY = 'grpc-key';
 const HTTP_KEY = 'http-key';
@@ -429,27 +429,7 @@ describe('GRPC API TLS and reflection', () => {
   it('serves over TLS when grpc_api.tls is enabled', async (t) => {
     const dir = mkdtempSync(join(tmpdir(), 'gyre-grpc-tls-'));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
+    selfSignedCert(dir, { san: 'IP:127.0.0.1,DNS:localhost' });
     const cert = readFileSync(join(dir, 'cert.pem'));
     const h = await startHarness((c) => {
       c.grpc_api.tls.enabled = true;

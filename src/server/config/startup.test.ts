@@ -1,6 +1,5 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +8,7 @@ import { defaultConfig, nodeAt, defaultOf, startupProblems, validateConfig } fro
 import type { Config, ConsumerConfig } from './index.js';
 import { natsServerParses } from './startup.js';
 import { startServer } from '../app.js';
+import { selfSignedCert } from '../../../test/helpers/certs.js';
 
 function problemsOf(mutate: (c: Config) => void): string[] {
   const c = defaultConfig();
@@ -50,29 +50,8 @@ describe('startupProblems', () => {
   let otherKey = '';
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'gyre-startup-'));
-    const req = (keyOut: string, certOut: string) =>
-      execFileSync(
-        'openssl',
-        [
-          'req',
-          '-x509',
-          '-newkey',
-          'rsa:2048',
-          '-nodes',
-          '-keyout',
-          keyOut,
-          '-out',
-          certOut,
-          '-days',
-          '1',
-        ].concat(['-subj', '/CN=localhost']),
-        { stdio: 'ignore' },
-      );
-    req(join(dir, 'key.pem'), join(dir, 'cert.pem'));
-    req(join(dir, 'key2.pem'), join(dir, 'cert2.pem'));
-    cert = join(dir, 'cert.pem');
-    key = join(dir, 'key.pem');
-    otherKey = join(dir, 'key2.pem');
+    ({ cert, key } = selfSignedCert(dir));
+    otherKey = selfSignedCert(dir, { name: 'other-' }).key;
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
