@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Centrifuge as JsonCentrifuge } from 'centrifuge';
 import { waitFor, type FakeTransport, type Msg } from '../../test/helpers/fake-transport.js';
 import { connected, started } from '../../test/helpers/core-nodes.js';
 import { jsonCodec, protobufCodec } from '../protocol/index.js';
 import { DeltaPush } from './delta/push.js';
 import { EncodedPush } from './encoded.js';
 import type { NodeHandlers, SubscribeOptions } from './handlers.js';
+import { sdkDecoder } from '../../test/helpers/sdk-delta.js';
 
 const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 const history = { historySize: 10, historyTtl: 60_000 };
@@ -24,19 +24,6 @@ async function subscribe(t: FakeTransport, id: number, req: Msg): Promise<Msg> {
   const r = t.reply(id) as Msg;
   if (r.error) throw new Error(`subscribe error ${JSON.stringify(r.error)}`);
   return r.subscribe as Msg;
-}
-
-/** Decodes publications the way the JSON SDK does for a delta subscription. */
-function sdkDecoder(): (pub: Msg) => { value: unknown; isDelta: boolean } {
-  const codec = (new JsonCentrifuge('ws://127.0.0.1:1/x') as unknown as { _codec: Msg })._codec as {
-    applyDeltaIfNeeded(p: Msg, prev: unknown): { newData: unknown; newPrevValue: unknown; isDelta: boolean };
-  };
-  let prev: unknown;
-  return (pub) => {
-    const r = codec.applyDeltaIfNeeded({ ...pub }, prev);
-    prev = r.newPrevValue;
-    return { value: r.newData, isDelta: r.isDelta };
-  };
 }
 
 const big = (n: number): Record<string, unknown> => ({

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Centrifuge as JsonCentrifuge } from 'centrifuge';
 import { connected, started } from '../../../test/helpers/core-nodes.js';
 import { waitFor, type FakeTransport, type Msg } from '../../../test/helpers/fake-transport.js';
 import { sharedDerived } from '../encoded.js';
 import type { NodeHandlers } from '../handlers.js';
+import { sdkDecoder } from '../../../test/helpers/sdk-delta.js';
 
 const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
 const history = { historySize: 10, historyTtl: 60_000, useDelta: true };
@@ -34,19 +34,6 @@ function publications(t: FakeTransport): { bytes: Uint8Array; pub: Msg }[] {
     if (m.push?.pub !== undefined) out.push({ bytes: raw[i] as Uint8Array, pub: m.push.pub as Msg });
   });
   return out;
-}
-
-/** Applies publications the way the JSON SDK does for a delta subscription. */
-function sdkDecoder(): (pub: Msg) => { value: unknown; isDelta: boolean } {
-  const codec = (new JsonCentrifuge('ws://127.0.0.1:1/x') as unknown as { _codec: Msg })._codec as {
-    applyDeltaIfNeeded(p: Msg, prev: unknown): { newData: unknown; newPrevValue: unknown; isDelta: boolean };
-  };
-  let prev: unknown;
-  return (pub) => {
-    const r = codec.applyDeltaIfNeeded({ ...pub }, prev);
-    prev = r.newPrevValue;
-    return { value: r.newData, isDelta: r.isDelta };
-  };
 }
 
 void describe('delta publications fan out as shared bytes', () => {
