@@ -17,8 +17,7 @@ import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { serviceSkip } from '../integration/cluster-services.js';
 import { waitFor } from '../helpers/wait.js';
-
-const PG_DSN = process.env.GYRE_TEST_PG_DSN ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { createOutboxTable, PG_DSN } from '../integration/postgres-helpers.js';
 
 const skip =
   (await serviceSkip('PostgreSQL', 5432)) ||
@@ -67,13 +66,7 @@ void describe('async consumers under gyre serve', { skip }, () => {
 
   before(async () => {
     await db.connect();
-    await db.query(`CREATE TABLE ${table} (
-      id BIGSERIAL PRIMARY KEY,
-      method TEXT NOT NULL,
-      payload JSONB NOT NULL,
-      partition INTEGER NOT NULL DEFAULT 0,
-      created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL
-    )`);
+    await createOutboxTable(db, table);
     nc = await connect({ servers: '127.0.0.1:4222' });
     await jsApi(`STREAM.CREATE.${jsStream}`, {
       name: jsStream,

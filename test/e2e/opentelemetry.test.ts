@@ -19,8 +19,7 @@ import { API_KEY, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { REPO_ROOT, freePort, startGyre, type Cleanup } from '../helpers/gyre.js';
 import { waitFor } from '../helpers/wait.js';
 import { serviceSkip } from '../integration/cluster-services.js';
-
-const PG_DSN = process.env.GYRE_TEST_PG_DSN ?? 'postgres://postgres@127.0.0.1:5432/test';
+import { createOutboxTable, PG_DSN } from '../integration/postgres-helpers.js';
 
 /** A received span, decoded from either OTLP encoding. */
 interface ReceivedSpan {
@@ -381,13 +380,7 @@ void describe('OpenTelemetry tracing under gyre serve', () => {
       const table = `gyre_e2e_otel_${randomBytes(4).toString('hex')}`;
       const db = new pg.Client({ connectionString: PG_DSN });
       await db.connect();
-      await db.query(`CREATE TABLE ${table} (
-        id BIGSERIAL PRIMARY KEY,
-        method TEXT NOT NULL,
-        payload JSONB NOT NULL,
-        partition INTEGER NOT NULL DEFAULT 0,
-        created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL
-      )`);
+      await createOutboxTable(db, table);
       t.after(async () => {
         await db.query(`DROP TABLE IF EXISTS ${table}`);
         await db.end();

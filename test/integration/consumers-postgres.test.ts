@@ -13,7 +13,7 @@ import { consumerConfig, RecordingApi, recordingLogger } from '../../src/server/
 import type { PostgresConsumerConfig } from '../../src/server/config/index.js';
 import { waitFor } from '../helpers/wait.js';
 import { serviceSkip } from './cluster-services.js';
-import { PG_DSN } from './postgres-helpers.js';
+import { createOutboxTable, PG_DSN } from './postgres-helpers.js';
 
 const skip = await serviceSkip('PostgreSQL', 5432);
 if (skip) console.log(`# skipping PostgreSQL consumer tests: ${skip}`);
@@ -34,13 +34,7 @@ void describe('postgresql consumer', { skip }, () => {
   async function outbox(): Promise<string> {
     const name = `gyre_outbox_${randomBytes(5).toString('hex')}`;
     tables.push(name);
-    await db.query(`CREATE TABLE ${name} (
-      id BIGSERIAL PRIMARY KEY,
-      method TEXT NOT NULL,
-      payload JSONB NOT NULL,
-      partition INTEGER NOT NULL DEFAULT 0,
-      created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL
-    )`);
+    await createOutboxTable(db, name);
     return name;
   }
 

@@ -3,6 +3,17 @@ import pg from 'pg';
 /** The local PostgreSQL of shared/services.md (trust auth). */
 export const PG_DSN = process.env.GYRE_TEST_PG_DSN ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/** Creates an outbox table `name` in the layout Centrifugo's `postgresql` consumer reads. */
+export async function createOutboxTable(db: pg.Client, name: string): Promise<void> {
+  await db.query(`CREATE TABLE ${name} (
+    id BIGSERIAL PRIMARY KEY,
+    method TEXT NOT NULL,
+    payload JSONB NOT NULL,
+    partition INTEGER NOT NULL DEFAULT 0,
+    created_at TIMESTAMP WITH TIME ZONE DEFAULT CURRENT_TIMESTAMP NOT NULL
+  )`);
+}
+
 /** Drops every table and function whose name starts with `<prefix>_` (test cleanup). */
 export async function dropPrefix(prefix: string, dsn = PG_DSN): Promise<void> {
   const c = new pg.Client({ connectionString: dsn });
