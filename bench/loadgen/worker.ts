@@ -44,46 +44,42 @@ function stats(h: Histogram): WorkerStats {
 }
 
 /**
- * Records the deliveries of one received frame: every `"t":<µs>` in bytes [from, to) of `buf` is
- * one publication's send time (the bench payload is `{"t":<µs>,"s":<seq>,"p":...}`). The frame is
- * scanned as bytes, without decoding it to a string or parsing JSON, and read against one clock
- * reading per frame: the load generator has one core for up to ~1M deliveries/s, and every target
- * is measured through this same receive path.
+ * Records one delivered publication whose bytes are [from, to) of `buf`: its first `"t":<µs>` is
+ * the send time (the bench payload is `{"t":<µs>,"s":<seq>,"p":...}`). The message is scanned as
+ * bytes, without decoding it to a string or parsing JSON, and read against one clock reading per
+ * frame: the load generator has one core for up to ~1M deliveries/s, and every target is measured
+ * through this same receive path.
  */
-function recordPublications(buf: Buffer, from: number, to: number, now: number): number {
-  let n = 0;
+function recordPublication(buf: Buffer, from: number, to: number, now: number): void {
+  delivered++;
   let i = valueAfterT(buf, from, to);
-  while (i >= 0) {
-    let t = 0;
-    for (; i < to; i++) {
-      const c = (buf[i] as number) - 48;
-      if (c < 0 || c > 9) break;
-      t = t * 10 + c;
-    }
-    delivered++;
-    n++;
-    hist.record(now - t);
-    i = valueAfterT(buf, i, to);
+  if (i < 0) return;
+  let t = 0;
+  for (; i < to; i++) {
+    const c = (buf[i] as number) - 48;
+    if (c < 0 || c > 9) break;
+    t = t * 10 + c;
   }
-  return n;
+  hist.record(now - t);
 }
 
 /**
- * Index just past the first `"t":` in bytes [from, to) of `buf`, or -1. A plain loop: at ~1M
- * messages/s, `Buffer.indexOf` with a multi-byte needle cost a third of the worker's CPU.
+ * Index just past the first `"t":` in bytes [from, to) of `buf`, or -1. A plain loop that looks
+ * at the neighbours only of a `t`: about 4x cheaper than comparing four bytes at every position,
+ * and 2x cheaper than `Buffer.indexOf` with a multi-byte needle (`bench/micro/frame-scan.ts`).
  */
 function valueAfterT(buf: Buffer, from: number, to: number): number {
-  for (let i = from + 3; i < to; i++) {
-    if (buf[i] === 0x3a && buf[i - 1] === 0x22 && buf[i - 2] === 0x74 && buf[i - 3] === 0x22) return i + 1;
+  for (let i = from + 1; i < to - 2; i++) {
+    if (buf[i] !== 0x74) continue;
+    if (buf[i + 1] === 0x22 && buf[i + 2] === 0x3a && buf[i - 1] === 0x22) return i + 3;
   }
   return -1;
 }
 
-/** Index of the first `\n` at or after `from`, or `buf.length`. */
+/** Index of the first `\n` at or after `from`, or `buf.length` (native `memchr`, unlike a loop). */
 function lineEnd(buf: Buffer, from: number): number {
-  const len = buf.length;
-  for (let i = from; i < len; i++) if (buf[i] === NEWLINE) return i;
-  return len;
+  const nl = buf.indexOf(NEWLINE, from);
+  return nl < 0 ? buf.length : nl;
 }
 
 const PUSH_PREFIX = Buffer.from('{"push":');
@@ -93,7 +89,7 @@ const SIO_PUB = Buffer.from('42["pub",');
 /** Records one publication from its data bytes (Protobuf pushes). */
 function onPublication(data: Uint8Array): void {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (recordPublications(buf, 0, buf.length, nowUs()) === 0) delivered++;
+  recordPublication(buf, 0, buf.length, nowUs());
 }
 
 /** True when bytes [from, to) of `buf` are `{}` (a Gyre JSON ping). */
@@ -200,7 +196,7 @@ function open(i: number): Promise<void> {
             continue;
           }
           if (ready && startsWithAt(data, start, PUSH_PREFIX)) {
-            if (recordPublications(data, start, nl, now) === 0) delivered++;
+            recordPublication(data, start, nl, now);
             continue;
           }
           const reply = JSON.parse(data.toString('utf8', start, nl)) as {
@@ -208,7 +204,7 @@ function open(i: number): Promise<void> {
             error?: { code: number; message: string };
             push?: { pub?: unknown };
           };
-          if (reply.push?.pub) recordPublications(data, start, nl, now);
+          if (reply.push?.pub) recordPublication(data, start, nl, now);
           else if (reply.error) fail(new Error(`error ${reply.error.code} ${reply.error.message}`));
           else if (reply.id === 1) {
             ws.send(
@@ -237,7 +233,7 @@ function open(i: number): Promise<void> {
       });
     } else if (target === 'ws') {
       ws.on('message', (data: Buffer) => {
-        if (ready) recordPublications(data, 0, data.length, nowUs());
+        if (ready) recordPublication(data, 0, data.length, nowUs());
         else if (data.toString('utf8') === 'ok') becomeReady();
       });
     } else {
@@ -245,7 +241,7 @@ function open(i: number): Promise<void> {
       ws.on('message', (data: Buffer) => {
         const c0 = data[0];
         if (c0 === 0x34 /* '4' */ && ready && startsWithAt(data, 0, SIO_PUB)) {
-          recordPublications(data, SIO_PUB.length, data.length, nowUs());
+          recordPublication(data, SIO_PUB.length, data.length, nowUs());
           return;
         }
         const text = data.toString('utf8');
