@@ -1,7 +1,16 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { encodeCommands } from '../../protocol/protobuf-codec.js';
-import { cmd, openStream, post, startKit, waitFor, type Kit, type StreamReader } from '../shared/test-kit.js';
+import {
+  cmd,
+  openStream,
+  post,
+  startKit,
+  testHandlers,
+  waitFor,
+  type Kit,
+  type StreamReader,
+} from '../shared/test-kit.js';
 
 const enc = new TextEncoder();
 
@@ -129,6 +138,75 @@ describe('/emulation', () => {
     assert.equal(r.status, 204);
     assert.equal(kit.node.sessions.get(connect.connect.session)?.isSubscribed('z'), false);
     u.close();
+  });
+});
+
+describe('/emulation backpressure', () => {
+  it('holds the requests of a session with too many commands waiting, then answers them all in order', async () => {
+    let release = (): void => {};
+    const gate = new Promise<void>((r) => (release = r));
+    let calls = 0;
+    const kit = await startKit({
+      handlers: {
+        ...testHandlers(),
+        onRPC: async () => {
+          calls++;
+          await gate;
+          return { data: enc.encode('{}') };
+        },
+      },
+    });
+    try {
+      const endpoint = `${kit.url}/emulation`;
+      const a = await session(kit, 'flood');
+      const rpcs = (from: number, n: number): string =>
+        Array.from({ length: n }, (_, k) => cmd({ id: from + k, rpc: { method: 'slow', data: {} } })).join(
+          '\n',
+        );
+      const send = (data: string): Promise<{ status: number }> =>
+        post(endpoint, JSON.stringify({ session: a.session, node: a.node, data }));
+      // 300 commands behind one slow RPC: more than the 256 a connection may have waiting.
+      const first = send(rpcs(2, 300));
+      await waitFor(() => calls === 1, 3000, 'first RPC running');
+      const second = send(rpcs(302, 10));
+      let answered = 0;
+      void first.then(() => answered++);
+      void second.then(() => answered++);
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(answered, 0, 'no request of a paused session is answered');
+
+      // Another session on the same server is served meanwhile.
+      const b = await session(kit, 'calm');
+      await post(
+        endpoint,
+        JSON.stringify({
+          session: b.session,
+          node: b.node,
+          data: cmd({ presence: { channel: 'p' }, id: 2 }),
+        }),
+      );
+      await b.s.next((m) => m.id === 2, 'reply to the other session');
+      assert.equal(answered, 0);
+
+      release();
+      assert.equal((await first).status, 204);
+      assert.equal((await second).status, 204);
+      await waitFor(
+        () => a.s.messages.filter((m) => m.rpc !== undefined).length === 310,
+        5000,
+        '310 replies',
+      );
+      const ids = a.s.messages.filter((m) => m.rpc !== undefined).map((m) => m.id as number);
+      assert.deepEqual(
+        ids,
+        Array.from({ length: 310 }, (_, k) => k + 2),
+      );
+      assert.equal(calls, 310);
+      a.s.close();
+      b.s.close();
+    } finally {
+      await kit.close();
+    }
   });
 });
 

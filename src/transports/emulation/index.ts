@@ -5,6 +5,7 @@ import { decodeJsonEmulationRequest } from '../../protocol/json-decode.js';
 import { decodeEmulationRequest } from '../../protocol/protobuf-codec.js';
 import type { EmulationRequest } from '../../protocol/types.js';
 import type { TransportConfig as Config } from '../shared/config.js';
+import { ResponseTransport } from '../shared/response-transport.js';
 import { isProtobufContentType } from '../shared/frame.js';
 import {
   answer,
@@ -29,10 +30,24 @@ export function findEmulationSession(node: Node, session: string): Client | unde
 }
 
 /**
+ * Resolves once the local emulation session `session` reads commands again: at once unless core
+ * paused it (too many of its commands waiting, see `Client`) or when it is not on this node (the
+ * node that has it does not hold requests back).
+ */
+function sessionReading(node: Node, session: string): Promise<void> {
+  const t = findEmulationSession(node, session)?.transport;
+  return t instanceof ResponseTransport ? t.readingResumed() : Promise.resolve();
+}
+
+/**
  * `POST /emulation` (`emulation.handler_prefix`): client→server commands of an HTTP-streaming or
  * SSE session (§10.3). JSON body `{"session","node","data"}` (`data` a string of `\n`-joined
  * commands), or a Protobuf `EmulationRequest` when `Content-Type` is `application/octet-stream`.
  * Replies go out on the session's stream, never in this response.
+ *
+ * Backpressure: while a local session has too many commands waiting, a request neither hands its
+ * commands over nor is answered until the session reads again, so a client that sends faster than
+ * its commands complete waits on its own requests, as it would on a paused WebSocket.
  *
  * Answers: 204 accepted (also when the session is gone: its stream has ended); 400 undecodable;
  * 404 when `node` is not this node (no other node is reachable from here); 413 over
@@ -73,13 +88,16 @@ export function createEmulationHandler(
         return;
       }
       // The node that owns the session gets the commands (this one, or another through the controller).
-      node.routeSessionData(er.node, er.session, er.data).then(
-        (known) => answer(res, known ? 204 : 404),
-        (err: unknown) => {
+      sessionReading(node, er.session)
+        .then(() => node.routeSessionData(er.node, er.session, er.data))
+        .then(async (known) => {
+          await sessionReading(node, er.session);
+          answer(res, known ? 204 : 404);
+        })
+        .catch((err: unknown) => {
           logger.warn({ err }, 'emulation routing failed');
           answer(res, 503);
-        },
-      );
+        });
     });
   };
 }

@@ -45,6 +45,9 @@ export class ResponseTransport implements Transport {
   readonly protocolPing = true;
   private started = false;
   private ended = false;
+  /** Set while core holds the session's reading back (too many commands waiting). */
+  private paused = false;
+  private resumeWaiters: (() => void)[] = [];
 
   constructor(
     private readonly req: IncomingMessage,
@@ -58,6 +61,7 @@ export class ResponseTransport implements Transport {
     res.on('error', () => {
       this.ended = true;
     });
+    res.on('close', () => this.releaseWaiters());
   }
 
   /** True once the response ended or its connection went away. */
@@ -73,6 +77,31 @@ export class ResponseTransport implements Transport {
     this.res.writeHead(200, this.options.headers);
     if (this.options.preamble !== undefined) this.res.write(this.options.preamble);
     else this.res.flushHeaders();
+  }
+
+  /**
+   * Emulation sessions read their commands from `/emulation` requests, not from this response:
+   * pausing makes those requests wait (`readingResumed`) instead of handing over more commands.
+   */
+  pauseReading(): void {
+    this.paused = true;
+  }
+
+  resumeReading(): void {
+    this.paused = false;
+    this.releaseWaiters();
+  }
+
+  /** Resolves at once unless reading is paused; then when it resumes or the session ends. */
+  readingResumed(): Promise<void> {
+    if (!this.paused || this.isEnded) return Promise.resolve();
+    return new Promise((resolve) => this.resumeWaiters.push(resolve));
+  }
+
+  private releaseWaiters(): void {
+    const waiters = this.resumeWaiters;
+    this.resumeWaiters = [];
+    for (const w of waiters) w();
   }
 
   bufferedAmount(): number {
@@ -106,5 +135,6 @@ export class ResponseTransport implements Transport {
     this.start();
     this.ended = true;
     this.res.end();
+    this.releaseWaiters();
   }
 }
