@@ -5,10 +5,34 @@ import { readdirSync, readFileSync } from 'node:fs';
 const CLK_TCK = 100;
 
 /**
- * CPU time (user + system) consumed so far by a process, in microseconds, read from
- * `/proc/<pid>/stat`. Resolution is one clock tick (10 ms), so windows should span seconds.
+ * CPU time (user + system) consumed so far by a process, in microseconds: the sum of its threads'
+ * `/proc/<pid>/task/<tid>/schedstat` run times (nanosecond resolution), or, where the kernel has no
+ * schedstat, `utime + stime` from `/proc/<pid>/stat` (one clock tick, 10 ms). Threads are summed
+ * as they are now: Node's threads (main, libuv pool, V8 platform) live as long as the process.
  */
 export function processCpuMicros(pid: number): number {
+  let ns = 0;
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return statCpuMicros(pid);
+  }
+  for (const tid of tids) {
+    let line: string;
+    try {
+      line = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && tid === String(pid)) return statCpuMicros(pid);
+      continue; // the thread ended meanwhile
+    }
+    ns += Number(line.slice(0, line.indexOf(' ')));
+  }
+  return ns / 1000;
+}
+
+/** `utime + stime` of a process in microseconds, from `/proc/<pid>/stat` (10 ms resolution). */
+export function statCpuMicros(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; fields are counted after its closing paren.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
