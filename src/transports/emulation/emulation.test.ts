@@ -14,6 +14,11 @@ import {
 
 const enc = new TextEncoder();
 
+/** POSTs `data` (newline-joined JSON commands) to `/emulation` for session `s`. */
+function feed(endpoint: string, s: { session: string; node: string }, data: string): ReturnType<typeof post> {
+  return post(endpoint, JSON.stringify({ session: s.session, node: s.node, data }));
+}
+
 /** Opens a JSON http_stream session and returns it with its session and node. */
 async function session(kit: Kit, token: string): Promise<{ s: StreamReader; session: string; node: string }> {
   const s = await openStream(`${kit.url}/connection/http_stream`, {
@@ -39,20 +44,13 @@ describe('/emulation', () => {
       cmd({ subscribe: { channel: 'room' }, id: 2 }),
       cmd({ presence: { channel: 'room' }, id: 3 }),
     ].join('\n');
-    const r = await post(endpoint, JSON.stringify({ session: a.session, node: a.node, data }));
+    const r = await feed(endpoint, a, data);
     assert.equal(r.status, 204);
     await a.s.next((m) => m.id === 2 && m.subscribe !== undefined, 'subscribe reply');
     await a.s.next((m) => m.id === 3, 'second command of the same request');
 
     const b = await session(kit, 'bob');
-    await post(
-      endpoint,
-      JSON.stringify({
-        session: b.session,
-        node: b.node,
-        data: cmd({ subscribe: { channel: 'room' }, id: 2 }),
-      }),
-    );
+    await feed(endpoint, b, cmd({ subscribe: { channel: 'room' }, id: 2 }));
     await b.s.next((m) => m.id === 2);
     await a.s.next((m) => m.push?.join?.info?.user === 'bob', 'join push of bob');
 
@@ -63,14 +61,7 @@ describe('/emulation', () => {
     assert.deepEqual(pubB.push.pub.data, { text: 'hi' });
 
     // A client publication through /emulation reaches the other subscriber.
-    await post(
-      endpoint,
-      JSON.stringify({
-        session: b.session,
-        node: b.node,
-        data: cmd({ publish: { channel: 'room', data: { x: 1 } }, id: 3 }),
-      }),
-    );
+    await feed(endpoint, b, cmd({ publish: { channel: 'room', data: { x: 1 } }, id: 3 }));
     await b.s.next((m) => m.id === 3, 'publish reply');
     await a.s.next((m) => m.push?.pub?.data?.x === 1, 'client publication');
 
@@ -102,10 +93,7 @@ describe('/emulation', () => {
     a.s.close();
     await waitFor(() => !kit.node.sessions.has(a.session), 3000, 'session gone');
     const ping = cmd({ presence: { channel: 'x' }, id: 2 });
-    assert.equal(
-      (await post(endpoint, JSON.stringify({ session: a.session, node: a.node, data: ping }))).status,
-      204,
-    );
+    assert.equal((await feed(endpoint, a, ping)).status, 204);
     assert.equal(
       (await post(endpoint, JSON.stringify({ session: a.session, node: 'other', data: ping }))).status,
       404,
@@ -163,12 +151,10 @@ describe('/emulation backpressure', () => {
         Array.from({ length: n }, (_, k) => cmd({ id: from + k, rpc: { method: 'slow', data: {} } })).join(
           '\n',
         );
-      const send = (data: string): Promise<{ status: number }> =>
-        post(endpoint, JSON.stringify({ session: a.session, node: a.node, data }));
       // 300 commands behind one slow RPC: more than the 256 a connection may have waiting.
-      const first = send(rpcs(2, 300));
+      const first = feed(endpoint, a, rpcs(2, 300));
       await waitFor(() => calls === 1, 3000, 'first RPC running');
-      const second = send(rpcs(302, 10));
+      const second = feed(endpoint, a, rpcs(302, 10));
       let answered = 0;
       void first.then(() => answered++);
       void second.then(() => answered++);
@@ -177,14 +163,7 @@ describe('/emulation backpressure', () => {
 
       // Another session on the same server is served meanwhile.
       const b = await session(kit, 'calm');
-      await post(
-        endpoint,
-        JSON.stringify({
-          session: b.session,
-          node: b.node,
-          data: cmd({ presence: { channel: 'p' }, id: 2 }),
-        }),
-      );
+      await feed(endpoint, b, cmd({ presence: { channel: 'p' }, id: 2 }));
       await b.s.next((m) => m.id === 2, 'reply to the other session');
       assert.equal(answered, 0);
 
