@@ -50,37 +50,40 @@ function fourByteLoop(buf: Buffer, out: number[]): void {
   }
 }
 
-function indexOfNeedle(buf: Buffer, out: number[]): void {
-  let from = 0;
-  while (from < buf.length) {
-    let nl = buf.indexOf(NL, from);
-    if (nl < 0) nl = buf.length;
-    const i = buf.indexOf(NEEDLE, from);
-    if (i >= 0 && i < nl) out.push(digitsAt(buf, i + 4, nl));
-    from = nl + 1;
-  }
+/** Index of the send time's first digit in line [from, to), or -1. */
+type FindT = (buf: Buffer, from: number, to: number) => number;
+
+function needleT(buf: Buffer, from: number, to: number): number {
+  const i = buf.indexOf(NEEDLE, from);
+  return i >= 0 && i < to ? i + 4 : -1;
 }
 
-function tFirst(buf: Buffer, out: number[]): void {
-  let from = 0;
-  while (from < buf.length) {
-    let nl = buf.indexOf(NL, from);
-    if (nl < 0) nl = buf.length;
-    for (let i = from + 1; i < nl - 2; i++) {
-      if (buf[i] !== 0x74) continue;
-      if (buf[i + 1] === 0x22 && buf[i + 2] === 0x3a && buf[i - 1] === 0x22) {
-        out.push(digitsAt(buf, i + 3, nl));
-        break;
-      }
-    }
-    from = nl + 1;
+function tFirstT(buf: Buffer, from: number, to: number): number {
+  for (let i = from + 1; i < to - 2; i++) {
+    if (buf[i] !== 0x74) continue;
+    if (buf[i + 1] === 0x22 && buf[i + 2] === 0x3a && buf[i - 1] === 0x22) return i + 3;
   }
+  return -1;
+}
+
+/** Lines found by `Buffer.indexOf('\n')`, the send time in each by `find`. */
+function byLines(find: FindT): (buf: Buffer, out: number[]) => void {
+  return (buf, out) => {
+    let from = 0;
+    while (from < buf.length) {
+      let nl = buf.indexOf(NL, from);
+      if (nl < 0) nl = buf.length;
+      const i = find(buf, from, nl);
+      if (i >= 0) out.push(digitsAt(buf, i, nl));
+      from = nl + 1;
+    }
+  };
 }
 
 const ways: [string, (buf: Buffer, out: number[]) => void][] = [
   ['four-byte loop', fourByteLoop],
-  ['indexOf needle', indexOfNeedle],
-  ['t first', tFirst],
+  ['indexOf needle', byLines(needleT)],
+  ['t first', byLines(tFirstT)],
 ];
 const expected = Array.from({ length: 14 }, (_, i) => 1_733_400_000_000_000 + i);
 for (const [name, scan] of ways) {
