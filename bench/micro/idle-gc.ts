@@ -4,7 +4,10 @@
  * waits, then counts the collections logged during an idle window and the server CPU over it.
  *
  *   npm run build
- *   node --import tsx bench/micro/idle-gc.ts [conns=10000] [windowSeconds=30] [node flags...]
+ *   node --import tsx bench/micro/idle-gc.ts [conns=10000] [windowSeconds=30] [settleSeconds=5] [node flags...]
+ *
+ * The window starts `settleSeconds` after the last connect (90 in the idle scenario, after V8's
+ * post-connect collections).
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +24,9 @@ import type { RunningTarget } from '../lib/servers.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const conns = Number(process.argv[2] ?? 10000);
 const windowS = Number(process.argv[3] ?? 30);
-const nodeFlags = process.argv.slice(4);
+const hasSettle = /^\d+$/.test(process.argv[4] ?? '');
+const settleS = hasSettle ? Number(process.argv[4]) : 5;
+const nodeFlags = process.argv.slice(hasSettle ? 5 : 4);
 
 /** utime and stime of a process, in clock ticks (10 ms). */
 function userSys(pid: number): [number, number] {
@@ -89,7 +94,7 @@ const target: RunningTarget = {
 try {
   const lg = await LoadGen.start(target, 'json', { kind: 'own' }, conns, 2);
   const c = await lg.connect(100);
-  await sleep(5000);
+  await sleep(settleS * 1000);
   const t0 = performance.now();
   const cpu0 = processCpuMicros(pid);
   const split0 = userSys(pid);
