@@ -31,7 +31,7 @@ import { jsonCodec } from '../../src/protocol/index.js';
 import { defaultConfig } from '../../src/server/config/index.js';
 import { createUniWebSocketHandler } from '../../src/transports/uni-websocket/index.js';
 import { canPin, pinProcess } from '../lib/proc.js';
-import { sleep, startClientFleet } from './ws-clients.js';
+import { sleep, startClientFleet, timedRounds, type RoundOptions } from './ws-clients.js';
 
 const MODES = ['plain/shared', 'plain/unshared', 'deflate/shared', 'deflate/unshared'] as const;
 type Mode = (typeof MODES)[number];
@@ -55,10 +55,7 @@ function standInNode(transports: Transport[]): Node {
   } as unknown as Node;
 }
 
-async function runMode(
-  mode: Mode,
-  o: { conns: number; rounds: number; gap: number; size: number; batch: number; join: boolean },
-): Promise<number> {
+async function runMode(mode: Mode, o: RoundOptions & { join: boolean }): Promise<number> {
   const deflate = mode.startsWith('deflate/');
   const transports: Transport[] = [];
   const config = defaultConfig();
@@ -80,27 +77,21 @@ async function runMode(
   if (deflate && !fleet.compressed) throw new Error('deflate not negotiated');
   await sleep(200);
 
-  const padding = 'x'.repeat(Math.max(0, o.size - 30));
-  const perWrite = o.join ? 1 : o.batch;
-  const start = process.cpuUsage();
-  let expected = fleet.received;
-  for (let r = 0; r < o.rounds; r++) {
-    const batch = Array.from({ length: o.batch }, (_, i) => {
-      const payload = Buffer.from(`{"t":${Date.now()},"s":${r},"i":${i},"p":"${padding}"}`);
-      return jsonCodec.encodePush({ channel: 'c', pub: { data: payload } });
-    });
-    if (mode.endsWith('/shared')) for (const m of batch) markShared(m);
-    for (const t of transports) t.write(batch);
-    expected += o.conns * perWrite;
-    await fleet.waitReceived(expected);
-    await sleep(o.gap);
-  }
-  const used = process.cpuUsage(start);
+  const shared = mode.endsWith('/shared');
+  const us = await timedRounds(
+    fleet,
+    o,
+    (data) => jsonCodec.encodePush({ channel: 'c', pub: { data } }),
+    (batch) => {
+      if (shared) for (const m of batch) markShared(m);
+      for (const t of transports) t.write(batch);
+    },
+    o.conns * (o.join ? 1 : o.batch),
+  );
   await fleet.close();
   handler.close();
   server.close();
-  if (fleet.received < expected) throw new Error(`${mode}: received ${fleet.received} of ${expected}`);
-  return (used.user + used.system) / (o.rounds * o.conns);
+  return us;
 }
 
 async function main(): Promise<void> {

@@ -44,6 +44,50 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/** The round settings both write-path micro-benchmarks share. */
+export interface RoundOptions {
+  conns: number;
+  rounds: number;
+  /** ms between rounds (10 rounds/s by default, so no flush holds two rounds' messages). */
+  gap: number;
+  /** Bytes of publication data per message. */
+  size: number;
+  /** Messages per socket per round (one write holding them all). */
+  batch: number;
+}
+
+/**
+ * The timed part of a write-path micro-benchmark: each round encodes `o.batch` pushes of
+ * `o.size`-byte data with `encode`, hands them to `write` (which writes them to every socket),
+ * waits until the clients have received `perRound` more messages, then sleeps `o.gap` ms.
+ * Resolves with this process's CPU (all threads, zlib's included) per socket per round in µs;
+ * throws when a round's messages did not all arrive.
+ */
+export async function timedRounds(
+  fleet: ClientFleet,
+  o: RoundOptions,
+  encode: (data: Buffer) => Uint8Array,
+  write: (batch: Uint8Array[]) => void,
+  perRound: number,
+): Promise<number> {
+  const padding = 'x'.repeat(Math.max(0, o.size - 30));
+  const start = process.cpuUsage();
+  let expected = fleet.received;
+  for (let r = 0; r < o.rounds; r++) {
+    write(
+      Array.from({ length: o.batch }, (_, i) =>
+        encode(Buffer.from(`{"t":${Date.now()},"s":${r},"i":${i},"p":"${padding}"}`)),
+      ),
+    );
+    expected += perRound;
+    await fleet.waitReceived(expected);
+    await sleep(o.gap);
+  }
+  const used = process.cpuUsage(start);
+  if (fleet.received < expected) throw new Error(`received ${fleet.received} of ${expected}`);
+  return (used.user + used.system) / (o.rounds * o.conns);
+}
+
 /** Forks the child, opens `conns` sockets to `url` (100 at a time) and resolves once all are open. */
 export async function startClientFleet(
   url: string,

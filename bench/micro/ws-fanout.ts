@@ -32,17 +32,14 @@ import { jsonCodec } from '../../src/protocol/index.js';
 import { WebSocketAcceptor } from '../../src/transports/websocket/acceptor.js';
 import type { WebSocketTransport } from '../../src/transports/websocket/transport.js';
 import { canPin, pinProcess } from '../lib/proc.js';
-import { sleep, startClientFleet } from './ws-clients.js';
+import { sleep, startClientFleet, timedRounds, type RoundOptions } from './ws-clients.js';
 
 const MODES = ['ws.send', 'frame/shared', 'frame/unshared', 'deflate/ws.send', 'deflate/shared'] as const;
 type Mode = (typeof MODES)[number];
 
 // ---------------------------------------------------------------- server side
 
-async function runMode(
-  mode: Mode,
-  o: { conns: number; rounds: number; gap: number; size: number; batch: number },
-): Promise<number> {
+async function runMode(mode: Mode, o: RoundOptions): Promise<number> {
   const deflate = mode.startsWith('deflate/');
   const transports: WebSocketTransport[] = [];
   const acceptor = new WebSocketAcceptor({
@@ -76,33 +73,27 @@ async function runMode(
   }
   await sleep(200);
 
-  const padding = 'x'.repeat(Math.max(0, o.size - 30));
-  const start = process.cpuUsage();
-  let expected = fleet.received;
-  for (let r = 0; r < o.rounds; r++) {
-    const batch = Array.from({ length: o.batch }, (_, i) => {
-      const payload = Buffer.from(`{"t":${Date.now()},"s":${r},"i":${i},"p":"${padding}"}`);
-      return jsonCodec.encodeReply({ push: { channel: 'c', pub: { data: payload } } });
-    });
-    if (mode === 'frame/shared' || mode === 'deflate/shared') {
-      for (const m of batch) markShared(m);
-      for (const t of transports) t.write(batch);
-    } else if (mode === 'frame/unshared') {
-      for (const t of transports) t.write(batch);
-    } else {
-      // What the transport did before: join with the codec, then ws.send.
-      for (const t of transports) t.ws.send(jsonCodec.joinFrame(batch), { binary: false });
-    }
-    expected += o.conns;
-    await fleet.waitReceived(expected);
-    await sleep(o.gap);
-  }
-  const used = process.cpuUsage(start);
+  const us = await timedRounds(
+    fleet,
+    o,
+    (data) => jsonCodec.encodeReply({ push: { channel: 'c', pub: { data } } }),
+    (batch) => {
+      if (mode === 'frame/shared' || mode === 'deflate/shared') {
+        for (const m of batch) markShared(m);
+        for (const t of transports) t.write(batch);
+      } else if (mode === 'frame/unshared') {
+        for (const t of transports) t.write(batch);
+      } else {
+        // What the transport did before: join with the codec, then ws.send.
+        for (const t of transports) t.ws.send(jsonCodec.joinFrame(batch), { binary: false });
+      }
+    },
+    o.conns,
+  );
   await fleet.close();
   acceptor.close();
   server.close();
-  if (fleet.received < expected) throw new Error(`${mode}: received ${fleet.received} of ${expected}`);
-  return (used.user + used.system) / (o.rounds * o.conns);
+  return us;
 }
 
 async function main(): Promise<void> {
