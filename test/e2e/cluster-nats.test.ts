@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
-import { API_KEY, HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
+import { apiCall, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
@@ -15,17 +15,6 @@ import { serviceSkip } from '../integration/cluster-services.js';
 
 const skip = (await serviceSkip('NATS', 4222)) || (await serviceSkip('Redis', 6379));
 if (skip) console.log(`# skipping NATS cluster e2e: ${skip}`);
-
-interface ApiAnswer {
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string };
-}
-
-async function call(node: RunningGyre, method: string, body: Record<string, unknown>): Promise<ApiAnswer> {
-  const res = await apiPost(`${node.apiUrl}/${method}`, body, { 'X-API-Key': API_KEY });
-  assert.equal(res.status, 200, res.text);
-  return res.json as ApiAnswer;
-}
 
 void describe('three nodes over the NATS broker with Redis presence', { skip }, () => {
   const cleanup = suiteCleanup();
@@ -54,7 +43,7 @@ void describe('three nodes over the NATS broker with Redis presence', { skip }, 
 
   test('info lists the three nodes', async () => {
     await waitFor(async () => {
-      const r = await call(node(1), 'info', {});
+      const r = await apiCall(node(1), 'info', {});
       return ((r.result?.nodes as unknown[] | undefined) ?? []).length === 3;
     }, 10_000);
   });
@@ -71,20 +60,20 @@ void describe('three nodes over the NATS broker with Redis presence', { skip }, 
       await waitEvent(log, 'subscribed');
       logs.push(log);
     }
-    const r = await call(node(2), 'publish', { channel, data: { via: 'nats' } });
+    const r = await apiCall(node(2), 'publish', { channel, data: { via: 'nats' } });
     assert.equal(r.error, undefined);
     for (const log of logs) {
       const pub = await waitEvent(log, 'publication');
       assert.deepEqual(decodeData(pub.data), { via: 'nats' });
     }
     await waitFor(async () => {
-      const s = await call(node(2), 'presence_stats', { channel });
+      const s = await apiCall(node(2), 'presence_stats', { channel });
       return s.result?.num_clients === 2;
     }, 5000);
   });
 
   test('history is not available with the NATS broker (108)', async () => {
-    const r = await call(node(0), 'history', { channel: uniq('h'), limit: 10 });
+    const r = await apiCall(node(0), 'history', { channel: uniq('h'), limit: 10 });
     assert.equal(r.error?.code, 108);
   });
 });

@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
-import { API_KEY, HMAC_SECRET, decodeData, uniq } from '../helpers/e2e-config.js';
+import { apiCall, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { HMAC_SECRET, decodeData, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { delay, waitFor } from '../helpers/wait.js';
@@ -20,17 +20,6 @@ import { streamsConfig } from './streams-helpers.js';
 
 const skip = await serviceSkip('PostgreSQL', 5432);
 if (skip) console.log(`# skipping PostgreSQL cluster e2e: ${skip}`);
-
-interface ApiAnswer {
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string };
-}
-
-async function call(node: RunningGyre, method: string, body: Record<string, unknown>): Promise<ApiAnswer> {
-  const res = await apiPost(`${node.apiUrl}/${method}`, body, { 'X-API-Key': API_KEY });
-  assert.equal(res.status, 200, res.text);
-  return res.json as ApiAnswer;
-}
 
 void describe('two nodes on PostgreSQL alone', { skip }, () => {
   const cleanup = suiteCleanup();
@@ -65,7 +54,7 @@ void describe('two nodes on PostgreSQL alone', { skip }, () => {
 
   test('info lists both nodes', async () => {
     const names = await waitFor(async () => {
-      const r = await call(node(0), 'info', {});
+      const r = await apiCall(node(0), 'info', {});
       const list = (r.result?.nodes as { name: string }[] | undefined) ?? [];
       return list.length === 2 ? list.map((n) => n.name) : undefined;
     }, 10_000);
@@ -85,7 +74,7 @@ void describe('two nodes on PostgreSQL alone', { skip }, () => {
     sub.subscribe();
     const first = await waitEvent(log, 'subscribed');
     assert.equal(first.recoverable, true);
-    const r = await call(node(0), 'publish', { channel, data: { n: 1 } });
+    const r = await apiCall(node(0), 'publish', { channel, data: { n: 1 } });
     assert.equal(r.error, undefined);
     const pub = await waitEvent(log, 'publication');
     assert.deepEqual(decodeData(pub.data), { n: 1 });
@@ -94,7 +83,7 @@ void describe('two nodes on PostgreSQL alone', { skip }, () => {
     const cLog = record(c, ['connected', 'disconnected', 'connecting']);
     c.disconnect();
     await waitEvent(cLog, 'disconnected');
-    for (let n = 2; n <= 4; n++) await call(node(0), 'publish', { channel, data: { n } });
+    for (let n = 2; n <= 4; n++) await apiCall(node(0), 'publish', { channel, data: { n } });
     c.connect();
     const again = await waitEvent(log, 'subscribed', (ctx) => ctx.wasRecovering === true, 10_000);
     assert.equal(again.recovered, true);
@@ -129,7 +118,7 @@ void describe('two nodes on PostgreSQL alone', { skip }, () => {
     }
     const pub = await waitEvent(log, 'publication');
     assert.deepEqual(decodeData(pub.data), { from: 'sql' });
-    const hist = await call(node(0), 'history', { channel, limit: -1 });
+    const hist = await apiCall(node(0), 'history', { channel, limit: -1 });
     assert.deepEqual(
       (hist.result?.publications as { data: unknown }[]).map((p) => p.data),
       [{ from: 'sql' }],

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
-import { API_KEY, HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
+import { apiCall, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
@@ -15,17 +15,6 @@ import { serviceSkip } from '../integration/cluster-services.js';
 
 const skip = await serviceSkip('Redis', 6379);
 if (skip) console.log(`# skipping Redis cluster e2e: ${skip}`);
-
-interface ApiAnswer {
-  result?: Record<string, unknown>;
-  error?: { code: number; message: string };
-}
-
-async function call(node: RunningGyre, method: string, body: Record<string, unknown>): Promise<ApiAnswer> {
-  const res = await apiPost(`${node.apiUrl}/${method}`, body, { 'X-API-Key': API_KEY });
-  assert.equal(res.status, 200, res.text);
-  return res.json as ApiAnswer;
-}
 
 void describe('three nodes sharing Redis', { skip }, () => {
   const cleanup = suiteCleanup();
@@ -48,7 +37,7 @@ void describe('three nodes sharing Redis', { skip }, () => {
 
   test('info lists the three nodes', async () => {
     const names = await waitFor(async () => {
-      const r = await call(node(0), 'info', {});
+      const r = await apiCall(node(0), 'info', {});
       const list = (r.result?.nodes as { name: string }[] | undefined) ?? [];
       return list.length === 3 ? list.map((n) => n.name) : undefined;
     }, 10_000);
@@ -68,7 +57,7 @@ void describe('three nodes sharing Redis', { skip }, () => {
       return log;
     });
     for (const log of logs) await waitEvent(log, 'subscribed');
-    const r = await call(node(2), 'publish', { channel, data: { hello: 'cluster' } });
+    const r = await apiCall(node(2), 'publish', { channel, data: { hello: 'cluster' } });
     assert.equal(r.error, undefined);
     for (const log of logs) {
       const pub = await waitEvent(log, 'publication');
@@ -86,13 +75,13 @@ void describe('three nodes sharing Redis', { skip }, () => {
     subA.subscribe();
     const subscribed = await waitEvent(logA, 'subscribed');
     assert.equal(subscribed.recoverable, true);
-    await call(node(2), 'publish', { channel, data: { n: 1 } });
+    await apiCall(node(2), 'publish', { channel, data: { n: 1 } });
     const first = await waitEvent(logA, 'publication');
     const epoch = subscribed.streamPosition.epoch as string;
     a.disconnect();
 
-    for (let n = 2; n <= 4; n++) await call(node(1), 'publish', { channel, data: { n } });
-    const hist = await call(node(0), 'history', { channel, limit: -1 });
+    for (let n = 2; n <= 4; n++) await apiCall(node(1), 'publish', { channel, data: { n } });
+    const hist = await apiCall(node(0), 'history', { channel, limit: -1 });
     assert.deepEqual(
       (hist.result?.publications as { data: unknown }[]).map((p) => p.data),
       [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }],
@@ -134,24 +123,24 @@ void describe('three nodes sharing Redis', { skip }, () => {
       logs.push(log);
     }
     const users = await waitFor(async () => {
-      const r = await call(node(2), 'presence', { channel });
+      const r = await apiCall(node(2), 'presence', { channel });
       const entries = Object.values((r.result?.presence ?? {}) as Record<string, { user: string }>);
       return entries.length === 2 ? entries.map((e) => e.user).sort() : undefined;
     }, 5000);
     assert.deepEqual(users, [alice, bob].sort());
-    const stats = await call(node(0), 'presence_stats', { channel });
+    const stats = await apiCall(node(0), 'presence_stats', { channel });
     assert.deepEqual(stats.result, { num_clients: 2, num_users: 2 });
 
     // Unsubscribe bob (on node B) through node C; subscribe him to another channel through node A.
     const bLog = record(b);
-    await call(node(2), 'unsubscribe', { user: bob, channel });
+    await apiCall(node(2), 'unsubscribe', { user: bob, channel });
     await waitEvent(logs[1] ?? [], 'unsubscribed');
     const other = uniq('srv');
-    await call(node(0), 'subscribe', { user: bob, channel: other });
+    await apiCall(node(0), 'subscribe', { user: bob, channel: other });
     await waitEvent(bLog, 'subscribed', (ctx) => ctx.channel === other);
     // Disconnect alice (on node A) through node B.
     const aLog = record(a);
-    await call(node(1), 'disconnect', {
+    await apiCall(node(1), 'disconnect', {
       user: alice,
       disconnect: { code: 4500, reason: 'cluster says bye' },
     });
@@ -169,7 +158,7 @@ void describe('three nodes sharing Redis', { skip }, () => {
     sub.subscribe();
     await waitEvent(log, 'subscribed');
     const present = async (): Promise<number> => {
-      const r = await call(node(0), 'presence_stats', { channel });
+      const r = await apiCall(node(0), 'presence_stats', { channel });
       return (r.result?.num_clients as number | undefined) ?? 0;
     };
     await waitFor(async () => (await present()) === 1, 5000, 'presence on node A');

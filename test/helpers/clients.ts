@@ -6,6 +6,7 @@ import { Centrifuge as JsonCentrifuge, type Options } from 'centrifuge';
 import { Centrifuge as ProtobufCentrifuge } from 'centrifuge/build/protobuf';
 import { CentClient } from 'cent.js';
 import WebSocket from 'ws';
+import { API_KEY } from './e2e-config.js';
 import type { Cleanup } from './gyre.js';
 
 /** A Centrifuge client of either build (same public API). */
@@ -60,6 +61,27 @@ export async function connectClient(c: SdkClient, timeoutMs = 5000): Promise<{ c
   });
   c.connect();
   return connected;
+}
+
+/** A server API answer: its `result`, or an API `error`. */
+export interface ApiAnswer {
+  result?: Record<string, unknown>;
+  error?: { code: number; message: string };
+}
+
+/**
+ * Calls server API `method` of a running Gyre (`/api/<method>`, `X-API-Key`); throws unless the
+ * HTTP status is 200 and returns the answer, which may hold an API error.
+ */
+export async function apiCall(
+  node: { apiUrl: string },
+  method: string,
+  body: Record<string, unknown>,
+  key = API_KEY,
+): Promise<ApiAnswer> {
+  const res = await apiPost(`${node.apiUrl}/${method}`, body, { 'X-API-Key': key });
+  if (res.status !== 200) throw new Error(`API ${method}: HTTP ${res.status} ${res.text}`);
+  return res.json as ApiAnswer;
 }
 
 /** POSTs JSON to the API with the given headers; returns status, raw text and parsed JSON (if any). */
