@@ -17,7 +17,13 @@ import {
   writeConfig,
   type Cleanup,
 } from '../helpers/gyre.js';
-import { connectClient, jsonClient, record, waitEvent, type SdkClient } from '../helpers/clients.js';
+import {
+  connectClient,
+  jsonClient,
+  waitEvent,
+  type SdkClient,
+  subscribeAndWait,
+} from '../helpers/clients.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { HMAC_SECRET, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { waitFor } from '../helpers/wait.js';
@@ -78,10 +84,7 @@ async function adminCall(
 async function subscriber(wsUrl: string, channel: string, t: Cleanup) {
   const c: SdkClient = jsonClient(wsUrl, { token: await hs256Token(HMAC_SECRET, { sub: uniq('u') }) }, t);
   await connectClient(c);
-  const sub = c.newSubscription(channel);
-  const log = record(sub);
-  sub.subscribe();
-  await waitEvent(log, 'subscribed');
+  const { log } = await subscribeAndWait(c, channel);
   return { c, log };
 }
 

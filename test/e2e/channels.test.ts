@@ -13,6 +13,7 @@ import {
   record,
   waitEvent,
   type SdkClient,
+  subscribeAndWait,
 } from '../helpers/clients.js';
 import { hs256Token, nowSeconds } from '../helpers/tokens.js';
 import { rawWs } from '../helpers/raw-ws.js';
@@ -170,10 +171,7 @@ void describe('channels', { concurrency: true }, () => {
       const userB = uniq('fb');
       const b = await connected(build, gyre, t, userB);
       const channel = `fj:${uniq('fj')}`;
-      const sa = a.newSubscription(channel);
-      const log = record(sa);
-      sa.subscribe();
-      const subscribed = await waitEvent(log, 'subscribed');
+      const { log, ctx: subscribed } = await subscribeAndWait(a, channel);
       assert.equal(subscribed.recoverable, true);
       assert.equal(subscribed.positioned, true);
       const sb = b.newSubscription(channel);

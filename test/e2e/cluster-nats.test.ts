@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import { apiCall, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { apiCall, connectClient, jsonClient, waitEvent, subscribeAndWait } from '../helpers/clients.js';
 import { HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -54,10 +54,7 @@ void describe('three nodes over the NATS broker with Redis presence', { skip }, 
     for (const i of [0, 1]) {
       const c = jsonClient(node(i).wsUrl, { token: await token(uniq('u')) }, t);
       await connectClient(c);
-      const sub = c.newSubscription(channel);
-      const log = record(sub);
-      sub.subscribe();
-      await waitEvent(log, 'subscribed');
+      const { log } = await subscribeAndWait(c, channel);
       logs.push(log);
     }
     const r = await apiCall(node(2), 'publish', { channel, data: { via: 'nats' } });

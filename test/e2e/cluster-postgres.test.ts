@@ -9,7 +9,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
-import { apiCall, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import {
+  apiCall,
+  connectClient,
+  jsonClient,
+  record,
+  waitEvent,
+  subscribeAndWait,
+} from '../helpers/clients.js';
 import { HMAC_SECRET, decodeData, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -69,10 +76,7 @@ void describe('two nodes on PostgreSQL alone', { skip }, () => {
     );
     await connectClient(c);
     const channel = `rec:${uniq('pg')}`;
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    const first = await waitEvent(log, 'subscribed');
+    const { log, ctx: first } = await subscribeAndWait(c, channel);
     assert.equal(first.recoverable, true);
     const r = await apiCall(node(0), 'publish', { channel, data: { n: 1 } });
     assert.equal(r.error, undefined);
@@ -98,10 +102,7 @@ void describe('two nodes on PostgreSQL alone', { skip }, () => {
     const c = jsonClient(node(1).wsUrl, { token: await token(uniq('u')) }, t);
     await connectClient(c);
     const channel = `rec:${uniq('tx')}`;
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    await waitEvent(log, 'subscribed');
+    const { log } = await subscribeAndWait(c, channel);
     const db = new pg.Client({ connectionString: PG_DSN });
     await db.connect();
     try {

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { apiPost, connectClient, jsonClient, waitEvent, subscribeAndWait } from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { freePort, portAccepts, startGyre, tempDir, type Cleanup } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -72,10 +72,7 @@ void describe('Redis restarted mid-test', { skip }, () => {
     );
     await connectClient(client);
     const channel = `hist:${uniq('r')}`;
-    const sub = client.newSubscription(channel, { recoverable: true, positioned: true });
-    const log = record(sub);
-    sub.subscribe();
-    await waitEvent(log, 'subscribed');
+    const { log } = await subscribeAndWait(client, channel, { recoverable: true, positioned: true });
     const publish = async (n: number): Promise<boolean> => {
       const r = await apiPost(`${c.apiUrl}/publish`, { channel, data: { n } }, { 'X-API-Key': API_KEY });
       return r.status === 200 && (r.json as { error?: unknown }).error === undefined;

@@ -6,7 +6,14 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
-import { apiCall, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import {
+  apiCall,
+  connectClient,
+  jsonClient,
+  record,
+  waitEvent,
+  subscribeAndWait,
+} from '../helpers/clients.js';
 import { HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -70,10 +77,10 @@ void describe('three nodes sharing Redis', { skip }, () => {
     const channel = `hist:${uniq('h')}`;
     const a = jsonClient(node(0).wsUrl, { token: await token(uniq('u')) }, t);
     await connectClient(a);
-    const subA = a.newSubscription(channel, { recoverable: true, positioned: true });
-    const logA = record(subA);
-    subA.subscribe();
-    const subscribed = await waitEvent(logA, 'subscribed');
+    const { log: logA, ctx: subscribed } = await subscribeAndWait(a, channel, {
+      recoverable: true,
+      positioned: true,
+    });
     assert.equal(subscribed.recoverable, true);
     await apiCall(node(2), 'publish', { channel, data: { n: 1 } });
     const first = await waitEvent(logA, 'publication');
@@ -91,13 +98,10 @@ void describe('three nodes sharing Redis', { skip }, () => {
     // The same user comes back through another node, recovering from where it left.
     const b = jsonClient(node(1).wsUrl, { token: await token(uniq('u')) }, t);
     await connectClient(b);
-    const subB = b.newSubscription(channel, {
+    const { log: logB, ctx: again } = await subscribeAndWait(b, channel, {
       recoverable: true,
       since: { offset: first.offset as number, epoch },
     });
-    const logB = record(subB);
-    subB.subscribe();
-    const again = await waitEvent(logB, 'subscribed');
     assert.equal(again.wasRecovering, true, JSON.stringify(again));
     assert.equal(again.recovered, true);
     await waitFor(() => logB.filter((r) => r.event === 'publication').length === 3, 5000, 'recovered');
@@ -116,10 +120,7 @@ void describe('three nodes sharing Redis', { skip }, () => {
     const logs = [];
     for (const c of [a, b]) {
       await connectClient(c);
-      const sub = c.newSubscription(channel);
-      const log = record(sub);
-      sub.subscribe();
-      await waitEvent(log, 'subscribed');
+      const { log } = await subscribeAndWait(c, channel);
       logs.push(log);
     }
     const users = await waitFor(async () => {
@@ -153,10 +154,7 @@ void describe('three nodes sharing Redis', { skip }, () => {
     const victim = uniq('victim');
     const c = jsonClient(node(1).wsUrl, { token: await token(victim), minReconnectDelay: 60_000 }, t);
     await connectClient(c);
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    await waitEvent(log, 'subscribed');
+    await subscribeAndWait(c, channel);
     const present = async (): Promise<number> => {
       const r = await apiCall(node(0), 'presence_stats', { channel });
       return (r.result?.num_clients as number | undefined) ?? 0;

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
-import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { apiPost, connectClient, jsonClient, waitEvent, subscribeAndWait } from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { runCli, startGyre, tempDir, writeConfig } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -39,10 +39,7 @@ void describe('worker processes', () => {
     for (let i = 0; i < 4; i++) {
       const c = jsonClient(g.wsUrl, { token: await hs256Token(HMAC_SECRET, { sub: uniq('u') }) }, t);
       await connectClient(c);
-      const sub = c.newSubscription(channel);
-      const log = record(sub);
-      sub.subscribe();
-      await waitEvent(log, 'subscribed');
+      const { log } = await subscribeAndWait(c, channel);
       logs.push(log);
     }
     const spread = await waitFor(async () => {

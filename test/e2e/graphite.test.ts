@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { freePort, runCli, startGyre, tempDir, writeConfig } from '../helpers/gyre.js';
-import { apiClient, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { apiClient, connectClient, jsonClient, waitEvent, subscribeAndWait } from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { GraphiteSink, parseGraphiteLine } from '../helpers/graphite-sink.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -30,10 +30,7 @@ void describe('graphite export', { concurrency: 2 }, () => {
     const c = jsonClient(gyre.wsUrl, { token: await hs256Token(HMAC_SECRET, { sub: 'g1' }) }, t);
     await connectClient(c);
     const channel = uniq('graphite');
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    await waitEvent(log, 'subscribed');
+    const { log } = await subscribeAndWait(c, channel);
     await sink.line((l) => l.startsWith(`${base}.node.num_clients 1 `));
     await sink.line((l) => l.startsWith(`${base}.node.num_subscriptions 1 `));
 

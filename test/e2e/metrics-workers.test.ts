@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import { describe, test } from 'node:test';
-import { apiPost, connectClient, jsonClient, record, waitEvent } from '../helpers/clients.js';
+import { apiPost, connectClient, jsonClient, waitEvent, subscribeAndWait } from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { startGyre, type RunningGyre } from '../helpers/gyre.js';
 import { metricValue, parsePrometheus, type PromSample } from '../helpers/prom.js';
@@ -83,10 +83,7 @@ void describe('prometheus metrics with worker processes', () => {
       for (;;) {
         const c = jsonClient(g.wsUrl, { token: await hs256Token(HMAC_SECRET, { sub: uniq('u') }) }, t);
         await connectClient(c);
-        const sub = c.newSubscription(channel);
-        const log = record(sub);
-        sub.subscribe();
-        await waitEvent(log, 'subscribed');
+        const { log } = await subscribeAndWait(c, channel);
         logs.push(log);
         total++;
         const spread = await waitFor(async () => {

@@ -13,10 +13,9 @@ import {
   connectClient,
   jsonClient,
   protobufClient,
-  record,
-  waitEvent,
   type Recorded,
   type SdkClient,
+  subscribeAndWait,
 } from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { metricType, metricValue, parsePrometheus, type PromSample } from '../helpers/prom.js';
@@ -74,10 +73,7 @@ void describe('prometheus metrics on the main port', () => {
         t,
       );
       await connectClient(c);
-      const sub = c.newSubscription(channel);
-      const log = record(sub);
-      sub.subscribe();
-      await waitEvent(log, 'subscribed');
+      const { log } = await subscribeAndWait(c, channel);
       clients.push(c);
       logs.push(log);
     }

@@ -7,7 +7,14 @@ import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import grpc from '@grpc/grpc-js';
 import { freePort, startGyre, suiteCleanup, type RunningGyre, type Cleanup } from '../helpers/gyre.js';
-import { SDK_BUILDS, connectClient, record, waitEvent, type SdkClient } from '../helpers/clients.js';
+import {
+  SDK_BUILDS,
+  connectClient,
+  record,
+  waitEvent,
+  type SdkClient,
+  subscribeAndWait,
+} from '../helpers/clients.js';
 import { decodeData, encodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { waitFor } from '../helpers/wait.js';
 import { proxyServiceDefinition } from '../../src/server/proxy/proto.js';
@@ -183,10 +190,7 @@ void describe('GRPC proxies', { concurrency: true }, () => {
       assert.deepEqual(decodeData(r.data), { answer: 'compute', user });
 
       const channel = `gp:${uniq('room')}`;
-      const sub = c.newSubscription(channel);
-      const log = record(sub);
-      sub.subscribe();
-      const s = await waitEvent(log, 'subscribed');
+      const { log, ctx: s } = await subscribeAndWait(c, channel);
       assert.deepEqual(decodeData(s.data), { granted: channel });
       await c.publish(channel, encodeData(build.name, { text: 'hi' }));
       const pub = await waitEvent(log, 'publication');

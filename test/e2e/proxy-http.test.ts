@@ -18,6 +18,7 @@ import {
   record,
   waitEvent,
   type SdkClient,
+  subscribeAndWait,
 } from '../helpers/clients.js';
 import { API_KEY, decodeData, encodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { nowSeconds } from '../helpers/tokens.js';
@@ -298,10 +299,7 @@ void describe('HTTP proxies', { concurrency: true }, () => {
       const user = uniq('subber');
       const c = await client(t, { user });
       const channel = `sp:${uniq('ok')}`;
-      const sub = c.newSubscription(channel);
-      const slog = record(sub);
-      sub.subscribe();
-      const ctx = await waitEvent(slog, 'subscribed');
+      const { ctx } = await subscribeAndWait(c, channel);
       assert.deepEqual(decodeData(ctx.data), { granted: channel, user, meta: { tenant: 't1' } });
 
       const forbid = c.newSubscription(`sp:${uniq('forbid')}`);

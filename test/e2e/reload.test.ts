@@ -8,7 +8,15 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { apiPost, connectClient, jsonClient, record, waitEvent, type SdkClient } from '../helpers/clients.js';
+import {
+  apiPost,
+  connectClient,
+  jsonClient,
+  record,
+  waitEvent,
+  type SdkClient,
+  subscribeAndWait,
+} from '../helpers/clients.js';
 import { API_KEY, decodeData, merge, uniq } from '../helpers/e2e-config.js';
 import { serializeConfig, startGyre, type Cleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -115,10 +123,7 @@ void describe('SIGHUP reload', () => {
     const early = await connected(g, t, OLD_SECRET);
     const earlyLog = record(early);
     const room = uniq('room');
-    const roomSub = early.newSubscription(room);
-    const roomLog = record(roomSub);
-    roomSub.subscribe();
-    await waitEvent(roomLog, 'subscribed');
+    const { log: roomLog } = await subscribeAndWait(early, room);
     assert.equal(await subscribeOutcome(early, 'news:1'), 102);
     assert.equal(await refusedCode(g, t, NEW_SECRET), 3500);
 

@@ -14,6 +14,7 @@ import {
   jsonClient,
   record,
   waitEvent,
+  subscribeAndWait,
 } from '../helpers/clients.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { API_KEY, HMAC_SECRET, decodeData, encodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
@@ -96,13 +97,10 @@ void describe('Protobuf SDK and recovery', () => {
       await api.publish({ channel, data: { n: 3 } });
       const c = build.create(gyre.wsUrl, { token: await token(uniq('rc')) }, t);
       await connectClient(c);
-      const sub = c.newSubscription(channel, {
+      const { log, ctx: subscribed } = await subscribeAndWait(c, channel, {
         recoverable: true,
         since: { offset: 1, epoch: first.epoch ?? '' },
       });
-      const log = record(sub);
-      sub.subscribe();
-      const subscribed = await waitEvent(log, 'subscribed');
       assert.equal(subscribed.recoverable, true);
       assert.equal(subscribed.wasRecovering, true);
       assert.equal(subscribed.recovered, true);
@@ -122,10 +120,7 @@ void describe('Protobuf SDK and recovery', () => {
       await apiClient(gyre.apiUrl, API_KEY).publish({ channel, data: { n: 1 } });
       const c = build.create(gyre.wsUrl, { token: await token(uniq('pc')) }, t);
       await connectClient(c);
-      const sub = c.newSubscription(channel, { positioned: true });
-      const log = record(sub);
-      sub.subscribe();
-      const s = await waitEvent(log, 'subscribed');
+      const { ctx: s } = await subscribeAndWait(c, channel, { positioned: true });
       assert.equal(s.positioned, true);
       assert.equal(s.streamPosition?.offset, 1);
     });

@@ -5,7 +5,15 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import { SDK_BUILDS, apiPost, connectClient, record, waitEvent, type SdkClient } from '../helpers/clients.js';
+import {
+  SDK_BUILDS,
+  apiPost,
+  connectClient,
+  record,
+  waitEvent,
+  type SdkClient,
+  subscribeAndWait,
+} from '../helpers/clients.js';
 import { API_KEY, HMAC_SECRET, decodeData, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -35,10 +43,7 @@ void describe('streams: recovery, cache, positioning, idempotency', () => {
         );
         await connectClient(c);
         const channel = `rec:${uniq('r')}`;
-        const sub = c.newSubscription(channel);
-        const log = record(sub);
-        sub.subscribe();
-        const first = await waitEvent(log, 'subscribed');
+        const { log, ctx: first } = await subscribeAndWait(c, channel);
         assert.equal(first.recoverable, true);
         assert.equal(first.positioned, true);
         await publish(channel, { n: 1 });
@@ -69,10 +74,7 @@ void describe('streams: recovery, cache, positioning, idempotency', () => {
       const c = build.create(gyre.wsUrl, { token: await token(uniq('u')) }, t);
       await connectClient(c);
       const channel = `rec:${uniq('g')}`;
-      const sub = c.newSubscription(channel);
-      const log = record(sub);
-      sub.subscribe();
-      await waitEvent(log, 'subscribed');
+      const { log } = await subscribeAndWait(c, channel);
       await publish(channel, { n: 1 });
       await waitEvent(log, 'publication');
       c.disconnect();
@@ -91,10 +93,7 @@ void describe('streams: recovery, cache, positioning, idempotency', () => {
       for (let n = 1; n <= 3; n++) await publish(channel, { n });
       const c = build.create(gyre.wsUrl, { token: await token(uniq('u')) }, t);
       await connectClient(c);
-      const sub = c.newSubscription(channel, { since: {} });
-      const log = record(sub);
-      sub.subscribe();
-      const ctx = await waitEvent(log, 'subscribed');
+      const { log, ctx } = await subscribeAndWait(c, channel, { since: {} });
       assert.equal(ctx.wasRecovering, true);
       assert.equal(ctx.recovered, true);
       await waitFor(() => values(log).length === 1, 5000, 'latest publication');
@@ -108,10 +107,7 @@ void describe('streams: recovery, cache, positioning, idempotency', () => {
     for (let n = 1; n <= 3; n++) await publish(channel, { n });
     const c = SDK_BUILDS[0].create(gyre.wsUrl, { token: await token(uniq('u')) }, t);
     await connectClient(c);
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    const ctx = await waitEvent(log, 'subscribed');
+    const { log, ctx } = await subscribeAndWait(c, channel);
     assert.equal(ctx.wasRecovering, true);
     assert.equal(ctx.recovered, true);
     await waitFor(() => values(log).length === 1, 3000, 'latest publication');
@@ -122,10 +118,7 @@ void describe('streams: recovery, cache, positioning, idempotency', () => {
     const c = SDK_BUILDS[0].create(gyre.wsUrl, { token: await token(uniq('u')) }, t);
     await connectClient(c);
     const channel = `pos:${uniq('p')}`;
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    const first = await waitEvent(log, 'subscribed');
+    const { log, ctx: first } = await subscribeAndWait(c, channel);
     assert.equal(first.positioned, true);
     await publish(channel, { n: 1 });
     await waitEvent(log, 'publication');
@@ -141,10 +134,7 @@ void describe('streams: recovery, cache, positioning, idempotency', () => {
     const c = SDK_BUILDS[0].create(gyre.wsUrl, { token: await token(uniq('u')) }, t);
     await connectClient(c);
     const channel = `rec:${uniq('i')}`;
-    const sub = c.newSubscription(channel);
-    const log = record(sub);
-    sub.subscribe();
-    await waitEvent(log, 'subscribed');
+    const { log } = await subscribeAndWait(c, channel);
     const a = (await publish(channel, { n: 1 }, { idempotency_key: 'k1' })) as {
       offset: number;
       epoch: string;

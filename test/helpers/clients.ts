@@ -2,7 +2,7 @@
  * Client factories for end-to-end tests: the official `centrifuge` SDK (JSON and Protobuf
  * builds) over the `ws` WebSocket implementation, and the `cent.js` server API client.
  */
-import { Centrifuge as JsonCentrifuge, type Options } from 'centrifuge';
+import { Centrifuge as JsonCentrifuge, type Options, type Subscription } from 'centrifuge';
 import { Centrifuge as ProtobufCentrifuge } from 'centrifuge/build/protobuf';
 import { CentClient } from 'cent.js';
 import WebSocket from 'ws';
@@ -137,6 +137,23 @@ export function record(
   const on = emitter.on.bind(emitter) as unknown as (e: string, l: (ctx: unknown) => void) => unknown;
   for (const e of events) on(e, (ctx: unknown) => log.push({ event: e, ctx }));
   return log;
+}
+
+/**
+ * Subscribes as an application does (`newSubscription(...args)`, then `subscribe()`), recording
+ * every event of the subscription, and resolves once it is subscribed: the subscription, its
+ * event log and the `subscribed` context.
+ */
+export async function subscribeAndWait(
+  c: SdkClient,
+  ...args: Parameters<SdkClient['newSubscription']>
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see Recorded
+): Promise<{ sub: Subscription; log: Recorded[]; ctx: any }> {
+  const sub = c.newSubscription(...args);
+  const log = record(sub);
+  sub.subscribe();
+  const ctx: unknown = await waitEvent(log, 'subscribed');
+  return { sub, log, ctx };
 }
 
 /** Waits until `log` holds an `event` whose context satisfies `pred`; returns that context. */
