@@ -13,7 +13,7 @@ import { runStaticServe } from './static-serve.js';
 import type { ServeFlags } from './commands/serve.js';
 import { runCheckconfig, runDefaultconfig, runDefaultenv, runGenconfig } from './commands/config-files.js';
 import { runCheckToken, runGenToken } from './commands/tokens.js';
-import { configDocMarkdown } from '../server/config/index.js';
+import { configDocMarkdown, exportDotenv } from '../server/config/index.js';
 
 /** Value flags of the server command: flag ⇒ config key. */
 const VALUE_FLAGS: Array<[flag: string, key: string, doc: string]> = [
@@ -95,6 +95,8 @@ const intArg = (v: string): number => {
  * exit code; never calls `process.exit` except after a served server shut down.
  */
 export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  // A real process loads ./.env into its environment (tests pass their own IO and environment).
+  if (io === processIO) exportDotenv(process.cwd());
   let code = 0;
   const program = new Command('gyre')
     .description('Gyre: real-time messaging server compatible with Centrifugo v6')

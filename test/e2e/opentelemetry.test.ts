@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -16,7 +17,7 @@ import pg from 'pg';
 import protobuf from 'protobufjs';
 import { apiPost } from '../helpers/clients.js';
 import { API_KEY, standardConfig, uniq } from '../helpers/e2e-config.js';
-import { REPO_ROOT, freePort, startGyre, type Cleanup } from '../helpers/gyre.js';
+import { REPO_ROOT, freePort, startGyre, tempDir, type Cleanup } from '../helpers/gyre.js';
 import { waitFor } from '../helpers/wait.js';
 import { serviceSkip } from '../integration/cluster-services.js';
 import { createOutboxTable, PG_DSN } from '../integration/postgres-helpers.js';
@@ -437,6 +438,40 @@ void describe('OpenTelemetry tracing under gyre serve', () => {
       assert.equal(collector.spans.length, 2);
     },
   );
+
+  test('OTEL_* variables in ./.env configure the exporter; the process environment wins', async (t) => {
+    const collector = await httpCollector(t);
+    const cwd = tempDir(t);
+    const dotenv = { ...otelEnv(collector, 'http/json'), OTEL_SERVICE_NAME: 'from-dotenv' };
+    writeFileSync(
+      join(cwd, '.env'),
+      Object.entries(dotenv)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n'),
+    );
+    const server = await startGyre(t, {
+      config: standardConfig({ opentelemetry: { enabled: true, api: true } }),
+      cwd,
+      env: { OTEL_SERVICE_NAME: 'from-environment' },
+    });
+    const ok = await apiPost(
+      `${server.apiUrl}/publish`,
+      { channel: uniq('dotenv'), data: {} },
+      {
+        'X-API-Key': API_KEY,
+      },
+    );
+    assert.equal(ok.status, 200);
+    const span = await collector.waitSpan((s) => s.name === 'POST /api/publish', 'of the publish request');
+    assert.equal(span.resource['service.name'], 'from-environment');
+
+    // A bad value there stops start-up as one in the environment does.
+    writeFileSync(join(cwd, '.env'), 'OTEL_EXPORTER_OTLP_PROTOCOL=zipkin\n');
+    await assert.rejects(
+      startGyre(t, { config: standardConfig({ opentelemetry: { enabled: true, api: true } }), cwd }),
+      /OTEL_EXPORTER_OTLP_PROTOCOL: unsupported protocol "zipkin"/,
+    );
+  });
 
   test('a bad OTEL_EXPORTER_OTLP_PROTOCOL fails start-up naming the variable', async (t) => {
     await assert.rejects(

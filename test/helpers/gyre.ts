@@ -43,6 +43,8 @@ export interface StartOptions {
   argv?: (ctx: { configFile: string; port: number }) => string[];
   /** How long to wait for the server to listen. Default 30000 ms. */
   startTimeoutMs?: number;
+  /** Working directory of the process (where it looks for `.env`). Default: the repository root. */
+  cwd?: string;
 }
 
 /** A running server process. */
@@ -157,7 +159,7 @@ async function spawnGyre(
     ? opts.argv({ configFile, port })
     : ['serve', '-c', configFile, '--port', String(port), ...(opts.args ?? [])];
   const proc = spawn(process.execPath, [GYRE_BIN, ...argv], {
-    cwd: REPO_ROOT,
+    cwd: opts.cwd ?? REPO_ROOT,
     env: cleanEnv(typeof opts.env === 'function' ? opts.env(port) : opts.env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,7 +8,7 @@ export { defaultConfig, configSchema, envName, walkSchema, nodeAt, defaultOf } f
 export type { SchemaEntry } from './schema.js';
 export type { SchemaNode, ObjectNode, ArrayNode, LeafNode } from './schema-types.js';
 export { parseDuration, formatDuration } from './duration.js';
-export { loadConfig, ConfigError, configFormat, parseConfigText, nameForEnv } from './load.js';
+export { loadConfig, ConfigError, configFormat, parseConfigText, nameForEnv, exportDotenv } from './load.js';
 export type { LoadOptions, LoadResult } from './load.js';
 export { validateConfig } from './validate.js';
 export {

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, defaultConfig, formatDuration, loadConfig, parseDuration } from './index.js';
+import {
+  ConfigError,
+  defaultConfig,
+  exportDotenv,
+  formatDuration,
+  loadConfig,
+  parseDuration,
+} from './index.js';
 import type { LoadOptions } from './index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'gyre-config-'));
@@ -359,6 +366,21 @@ describe('loadConfig env', () => {
     assert.equal(res.config.http_server.port, 9300);
     assert.equal(res.config.log.level, 'debug');
     assert.equal(res.config.http_api.key, 'fromenv');
+  });
+
+  it('exportDotenv puts the .env variables that are not set into the environment', () => {
+    const d = mkdtempSync(join(tmpdir(), 'gyre-dotenv-'));
+    const env: NodeJS.ProcessEnv = { OTEL_SERVICE_NAME: 'kept' };
+    assert.deepEqual(exportDotenv(d, env), [], 'no .env file: nothing');
+    writeFileSync(
+      join(d, '.env'),
+      'OTEL_SERVICE_NAME=ignored\nOTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318\n',
+    );
+    assert.deepEqual(exportDotenv(d, env), ['OTEL_EXPORTER_OTLP_ENDPOINT']);
+    assert.deepEqual(env, {
+      OTEL_SERVICE_NAME: 'kept',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+    });
   });
 });
 

@@ -249,16 +249,36 @@ function setPath(obj: Record<string, unknown>, path: string, make: (base: unknow
   cur[last] = make(cur[last]);
 }
 
+/** The variables of the `.env` file of `dir`, or none when it has no such file. */
+function readDotenv(dir: string): Record<string, string> {
+  const path = resolve(dir, '.env');
+  return existsSync(path) ? parseDotenv(readFileSync(path, 'utf8')) : {};
+}
+
 /** Returns `env` merged over the `.env` file of `dir` (existing variables win). */
 function withDotenv(
   env: Readonly<Record<string, string | undefined>>,
   dir: string | false,
 ): Readonly<Record<string, string | undefined>> {
   if (dir === false) return env;
-  const path = resolve(dir, '.env');
-  if (!existsSync(path)) return env;
-  const parsed = parseDotenv(readFileSync(path, 'utf8'));
+  const parsed = readDotenv(dir);
   return { ...parsed, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) };
+}
+
+/**
+ * Loads the `.env` file of `dir` into `env` (the process environment by default): each variable
+ * not already set is set, as Centrifugo's automatic `.env` loading does, so what reads the
+ * environment itself (the OpenTelemetry exporters' `OTEL_*`, worker processes) sees them too.
+ * Returns the names it set.
+ */
+export function exportDotenv(dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
+  const set: string[] = [];
+  for (const [k, v] of Object.entries(readDotenv(dir))) {
+    if (env[k] !== undefined) continue;
+    env[k] = v;
+    set.push(k);
+  }
+  return set;
 }
 
 /** Minimal `.env` parser: `KEY=value`, optional `export `, quotes, `#` comments. */
