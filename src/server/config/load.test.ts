@@ -382,6 +382,19 @@ describe('loadConfig env', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
     });
   });
+
+  it('a reload reads an edited .env even for the variables exportDotenv set', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'gyre-dotenv-'));
+    const env: NodeJS.ProcessEnv = { CENTRIFUGO_LOG_LEVEL: 'warn' };
+    writeFileSync(join(d, '.env'), 'CENTRIFUGO_HTTP_API_KEY=first\nCENTRIFUGO_LOG_LEVEL=debug\n');
+    assert.deepEqual(exportDotenv(d, env), ['CENTRIFUGO_HTTP_API_KEY']);
+    const first = await loadConfig({ env, dotenvDir: d, file: '' });
+    assert.equal(first.config.http_api.key, 'first');
+    writeFileSync(join(d, '.env'), 'CENTRIFUGO_HTTP_API_KEY=second\nCENTRIFUGO_LOG_LEVEL=debug\n');
+    const again = await loadConfig({ env, dotenvDir: d, file: '' });
+    assert.equal(again.config.http_api.key, 'second', 'the file as it is now');
+    assert.equal(again.config.log.level, 'warn', 'a variable set before still wins');
+  });
 });
 
 describe('loadConfig flags', () => {

@@ -255,14 +255,23 @@ function readDotenv(dir: string): Record<string, string> {
   return existsSync(path) ? parseDotenv(readFileSync(path, 'utf8')) : {};
 }
 
-/** Returns `env` merged over the `.env` file of `dir` (existing variables win). */
+/** Per environment object, the names {@link exportDotenv} set in it from a `.env` file. */
+const exportedFromDotenv = new WeakMap<object, Set<string>>();
+
+/**
+ * Returns `env` merged over the `.env` file of `dir` (existing variables win). Variables that
+ * `exportDotenv` put into `env` still count as the file's: the file as it is now decides them, so
+ * a reload sees an edited `.env`.
+ */
 function withDotenv(
   env: Readonly<Record<string, string | undefined>>,
   dir: string | false,
 ): Readonly<Record<string, string | undefined>> {
   if (dir === false) return env;
   const parsed = readDotenv(dir);
-  return { ...parsed, ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined)) };
+  const exported = exportedFromDotenv.get(env);
+  const own = Object.entries(env).filter(([k, v]) => v !== undefined && exported?.has(k) !== true);
+  return { ...parsed, ...Object.fromEntries(own) };
 }
 
 /**
@@ -277,6 +286,11 @@ export function exportDotenv(dir: string, env: NodeJS.ProcessEnv = process.env):
     if (env[k] !== undefined) continue;
     env[k] = v;
     set.push(k);
+  }
+  if (set.length > 0) {
+    const exported = exportedFromDotenv.get(env) ?? new Set<string>();
+    for (const k of set) exported.add(k);
+    exportedFromDotenv.set(env, exported);
   }
   return set;
 }
