@@ -33,8 +33,9 @@ export interface Transport {
   write(messages: readonly Uint8Array[]): void;
   close(disconnect: Disconnect): void;
   /**
-   * Stops reading from the client (TCP backpressure) while too many of its commands wait; absent
-   * where incoming commands do not come through the connection (emulation, unidirectional).
+   * Holds the client back while too many of its commands wait: a WebSocket stops reading (TCP
+   * backpressure), an HTTP-streaming or SSE session makes its `/emulation` requests wait. Absent
+   * where the transport cannot hold its client back.
    */
   pauseReading?(): void;
   /** Reads again after `pauseReading`. */
