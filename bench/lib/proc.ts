@@ -31,14 +31,18 @@ export function processCpuMicros(pid: number): number {
   return ns / 1000;
 }
 
-/** `utime + stime` of a process in microseconds, from `/proc/<pid>/stat` (10 ms resolution). */
-export function statCpuMicros(pid: number): number {
+/** User and system CPU time of a process in microseconds, from `/proc/<pid>/stat` (10 ms resolution). */
+export function userSystemMicros(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // The command name (field 2) may contain spaces; fields are counted after its closing paren.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1_000_000) / CLK_TCK;
+  return { user: (Number(rest[11]) * 1_000_000) / CLK_TCK, system: (Number(rest[12]) * 1_000_000) / CLK_TCK };
+}
+
+/** `utime + stime` of a process in microseconds, from `/proc/<pid>/stat` (10 ms resolution). */
+export function statCpuMicros(pid: number): number {
+  const { user, system } = userSystemMicros(pid);
+  return user + system;
 }
 
 /** Resident set size of a process in bytes, from `/proc/<pid>/status` (VmRSS). */

@@ -17,8 +17,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { LoadGen } from '../loadgen/index.js';
 import { sleep } from '../lib/measure.js';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { processCpuMicros, processRssBytes } from '../lib/proc.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { processCpuMicros, processRssBytes, userSystemMicros } from '../lib/proc.js';
 import type { RunningTarget } from '../lib/servers.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -27,12 +27,6 @@ const windowS = Number(process.argv[3] ?? 30);
 const hasSettle = /^\d+$/.test(process.argv[4] ?? '');
 const settleS = hasSettle ? Number(process.argv[4]) : 5;
 const nodeFlags = process.argv.slice(hasSettle ? 5 : 4);
-
-/** utime and stime of a process, in clock ticks (10 ms). */
-function userSys(pid: number): [number, number] {
-  const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return [Number(rest[11]), Number(rest[12])];
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'gyre-gc-'));
 const apiKey = randomBytes(16).toString('hex');
@@ -97,10 +91,10 @@ try {
   await sleep(settleS * 1000);
   const t0 = performance.now();
   const cpu0 = processCpuMicros(pid);
-  const split0 = userSys(pid);
+  const split0 = userSystemMicros(pid);
   await sleep(windowS * 1000);
   const cpu = processCpuMicros(pid) - cpu0;
-  const split1 = userSys(pid);
+  const split1 = userSystemMicros(pid);
   const t1 = performance.now();
   const inWindow = gcLines.filter((g) => g.at >= t0 && g.at <= t1);
   const kinds = new Map<string, number>();
@@ -111,7 +105,7 @@ try {
   }
   console.log(
     `${c.ready} connections; idle ${windowS}s: server CPU ${(cpu / windowS / c.ready).toFixed(3)} µs/conn/s, ` +
-      `(user ${(split1[0] - split0[0]) * 10} ms, system ${(split1[1] - split0[1]) * 10} ms), ` +
+      `(user ${(split1.user - split0.user) / 1000} ms, system ${(split1.system - split0.system) / 1000} ms), ` +
       `RSS ${(processRssBytes(pid) / 2 ** 20).toFixed(1)} MiB; GCs: ${JSON.stringify(Object.fromEntries(kinds))}`,
   );
   for (const g of inWindow.slice(-6)) console.log(g.line);
