@@ -14,6 +14,7 @@ import { hs256Token } from '../helpers/tokens.js';
 import { rawWs, type RawWs } from '../helpers/raw-ws.js';
 import { API_KEY, HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { delay, waitFor } from '../helpers/wait.js';
+import { withBody } from '../helpers/http-body.js';
 
 void describe('command flood', () => {
   const cleanup = suiteCleanup();
@@ -24,11 +25,9 @@ void describe('command flood', () => {
 
   before(async () => {
     // RPC backend: method `slow` answers after 50 ms, anything else at once.
-    backend = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const { method } = JSON.parse(Buffer.concat(chunks).toString()) as { method: string };
+    backend = http.createServer(
+      withBody((req, res, body) => {
+        const { method } = JSON.parse(body) as { method: string };
         calls.set(method, (calls.get(method) ?? 0) + 1);
         const answer = (): void => {
           res.setHeader('Content-Type', 'application/json');
@@ -36,8 +35,8 @@ void describe('command flood', () => {
         };
         if (method === 'slow') setTimeout(answer, 50);
         else answer();
-      });
-    });
+      }),
+    );
     await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
     const port = (backend.address() as AddressInfo).port;
     gyre = await startGyre(cleanup, {

@@ -23,6 +23,7 @@ import { SDK_BUILDS, connectClient, type SdkClient } from '../helpers/clients.js
 import { HMAC_SECRET, decodeData, encodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { hs256Token } from '../helpers/tokens.js';
 import { delay, waitFor } from '../helpers/wait.js';
+import { withBody } from '../helpers/http-body.js';
 
 type Plain = Record<string, unknown>;
 
@@ -35,11 +36,9 @@ async function startBackend(
 ): Promise<{ url: string; seen: string[]; release(tag: string): void }> {
   const seen: string[] = [];
   const held = new Map<string, () => void>();
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Plain;
+  const server = http.createServer(
+    withBody((req, res, raw) => {
+      const body = JSON.parse(raw || '{}') as Plain;
       const method = String(body['method']);
       const tag = String((body['data'] as Plain | undefined)?.['tag']);
       seen.push(`${method}:${tag}`);
@@ -53,8 +52,8 @@ async function startBackend(
         clearTimeout(timer);
         answer();
       });
-    });
-  });
+    }),
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   cleanup.after(

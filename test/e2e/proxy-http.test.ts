@@ -23,6 +23,7 @@ import {
 import { API_KEY, decodeData, encodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { nowSeconds } from '../helpers/tokens.js';
 import { waitFor } from '../helpers/wait.js';
+import { withBody } from '../helpers/http-body.js';
 
 type Plain = Record<string, unknown>;
 interface Call {
@@ -34,12 +35,9 @@ interface Call {
 /** The application backend: one route per proxy kind plus misbehaving ones. */
 async function startBackend(cleanup: Cleanup): Promise<{ url: string; calls: Call[] }> {
   const calls: Call[] = [];
-  const server = http.createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
+  const server = http.createServer(
+    withBody((req, res, raw) => {
       const path = req.url ?? '';
-      const raw = Buffer.concat(chunks).toString();
       const body = (raw ? JSON.parse(raw) : {}) as Plain;
       calls.push({ path, body, headers: req.headers });
       const send = (v: unknown, status = 200): void => {
@@ -100,8 +98,8 @@ async function startBackend(cleanup: Cleanup): Promise<{ url: string; calls: Cal
         default:
           return send({}, 404);
       }
-    });
-  });
+    }),
+  );
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   cleanup.after(() => {

@@ -17,6 +17,7 @@ import {
   text,
 } from '../handlers/test-fixtures.js';
 import { waitFor } from '../../../test/helpers/wait.js';
+import { withBody } from '../../../test/helpers/http-body.js';
 
 type Plain = Record<string, unknown>;
 
@@ -28,18 +29,16 @@ void describe('proxy hooks installed by createApp', () => {
   const apps: GyreApp[] = [];
 
   before(async () => {
-    server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const body = JSON.parse(Buffer.concat(chunks).toString() || '{}') as Plain;
+    server = http.createServer(
+      withBody((req, res, raw) => {
+        const body = JSON.parse(raw || '{}') as Plain;
         const path = req.url ?? '';
         calls.push({ path, body });
         const answer = answers.get(path);
         if (!answer) return void res.writeHead(500).end();
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer(body)));
-      });
-    });
+      }),
+    );
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { defaultConfig, type ProxyConfig } from '../config/index.js';
 import { HttpProxyTransport, encodeHttpBody } from './http.js';
 import { ProxyCallError, type CallContext } from './transport.js';
+import { withBody } from '../../../test/helpers/http-body.js';
 
 interface Seen {
   url: string;
@@ -25,17 +26,15 @@ void describe('HTTP proxy transport', () => {
   const routes = new Map<string, Reply>();
 
   before(async () => {
-    server = http.createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        const s: Seen = { url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString() };
+    server = http.createServer(
+      withBody((req, res, body) => {
+        const s: Seen = { url: req.url ?? '', headers: req.headers, body };
         seen.push(s);
         const route = routes.get(s.url);
         if (route) route(s, res);
         else res.writeHead(404).end();
-      });
-    });
+      }),
+    );
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
