@@ -47,7 +47,7 @@ function stats(h: Histogram): WorkerStats {
  * Records one delivered publication whose bytes are [from, to) of `buf`: its first `"t":<µs>` is
  * the send time (the bench payload is `{"t":<µs>,"s":<seq>,"p":...}`). The message is scanned as
  * bytes, without decoding it to a string or parsing JSON, and read against one clock reading per
- * frame: the load generator has one core for up to ~1M deliveries/s, and every target is measured
+ * frame: the load generator has one core for up to ~1.8M deliveries/s, and every target is measured
  * through this same receive path.
  */
 function recordPublication(buf: Buffer, from: number, to: number, now: number): void {
