@@ -2,12 +2,13 @@
  * Micro-benchmark: server CPU per socket write of broadcast messages written to N WebSocket
  * connections, by write path, without the rest of Gyre (no HTTP API, no client state):
  *
- * - `ws.send`: `ws`'s `send` per socket (what Gyre did before, and what the plain-ws baseline does):
- *   ws builds a header per socket and writes header + payload with cork/writev;
+ * - `ws.send`: a `ws` server and its `send` per socket (what Gyre did before, and what the plain-ws
+ *   baseline does): ws builds a header per socket and writes header + payload with cork/writev;
  * - `frame/shared`: `WebSocketTransport.write` of a broadcast message (`markShared`): the frame is
  *   built once and the same Buffer is written to every socket;
  * - `frame/unshared`: the same with a message that is not marked shared: a frame built per socket;
- * - `deflate/ws.send`: ws compresses per socket (permessage-deflate, no context takeover);
+ * - `deflate/ws.send`: ws compresses per socket (permessage-deflate, no context takeover, no
+ *   threshold);
  * - `deflate/shared`: the transport compresses once per broadcast and writes the same frame.
  *
  * The clients (plain `ws` clients, permessage-deflate on for the deflate modes) run in a child
@@ -26,6 +27,7 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
+import { WebSocketServer, type WebSocket } from 'ws';
 import { markShared } from '../../src/core/encoded.js';
 import type { Transport } from '../../src/core/transport.js';
 import { jsonCodec } from '../../src/protocol/index.js';
@@ -41,6 +43,7 @@ type Mode = (typeof MODES)[number];
 
 async function runMode(mode: Mode, o: RoundOptions): Promise<number> {
   const deflate = mode.startsWith('deflate/');
+  if (mode.endsWith('ws.send')) return runWsSend(deflate, o);
   const transports: WebSocketTransport[] = [];
   const acceptor = new WebSocketAcceptor({
     messageSizeLimit: 65536,
@@ -62,15 +65,6 @@ async function runMode(mode: Mode, o: RoundOptions): Promise<number> {
   const fleet = await startClientFleet(url, o.conns, { deflate, protocol: 'centrifuge-json' });
   if (transports.length !== o.conns) throw new Error(`accepted ${transports.length}`);
   if (deflate && transports.some((t) => t.deflate === undefined)) throw new Error('deflate not negotiated');
-  if (mode === 'deflate/ws.send') {
-    // The acceptor leaves ws's threshold at its default (1024 bytes): let ws compress everything,
-    // as the transport does with compression_min_size 0 (ws 8 internals).
-    for (const t of transports) {
-      const ext = (t.ws as unknown as { _extensions: Record<string, { _threshold: number }> })._extensions;
-      const pmd = ext['permessage-deflate'];
-      if (pmd) pmd._threshold = 0;
-    }
-  }
   await sleep(200);
 
   const us = await timedRounds(
@@ -78,20 +72,50 @@ async function runMode(mode: Mode, o: RoundOptions): Promise<number> {
     o,
     (data) => jsonCodec.encodeReply({ push: { channel: 'c', pub: { data } } }),
     (batch) => {
-      if (mode === 'frame/shared' || mode === 'deflate/shared') {
-        for (const m of batch) markShared(m);
-        for (const t of transports) t.write(batch);
-      } else if (mode === 'frame/unshared') {
-        for (const t of transports) t.write(batch);
-      } else {
-        // What the transport did before: join with the codec, then ws.send.
-        for (const t of transports) t.ws.send(jsonCodec.joinFrame(batch), { binary: false });
-      }
+      if (mode === 'frame/shared' || mode === 'deflate/shared') for (const m of batch) markShared(m);
+      for (const t of transports) t.write(batch);
     },
     o.conns,
   );
   await fleet.close();
   acceptor.close();
+  server.close();
+  return us;
+}
+
+/** The `ws.send` modes: a `ws` server (compressing everything when `deflate`), send per socket. */
+async function runWsSend(deflate: boolean, o: RoundOptions): Promise<number> {
+  const sockets: WebSocket[] = [];
+  const wss = new WebSocketServer({
+    noServer: true,
+    clientTracking: false,
+    perMessageDeflate: deflate
+      ? { serverNoContextTakeover: true, clientNoContextTakeover: true, threshold: 0 }
+      : false,
+  });
+  const server = http.createServer();
+  server.on('upgrade', (req, socket, head: Buffer) =>
+    wss.handleUpgrade(req, socket, head, (ws) => sockets.push(ws)),
+  );
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/connection/websocket`;
+  const fleet = await startClientFleet(url, o.conns, { deflate, protocol: 'centrifuge-json' });
+  if (sockets.length !== o.conns) throw new Error(`accepted ${sockets.length}`);
+  await sleep(200);
+  const us = await timedRounds(
+    fleet,
+    o,
+    (data) => jsonCodec.encodeReply({ push: { channel: 'c', pub: { data } } }),
+    // What the transport did before: join with the codec, then ws.send.
+    (batch) => {
+      for (const ws of sockets) ws.send(jsonCodec.joinFrame(batch), { binary: false });
+    },
+    o.conns,
+  );
+  await fleet.close();
+  for (const ws of sockets) ws.terminate();
+  wss.close();
   server.close();
   return us;
 }

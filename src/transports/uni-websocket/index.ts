@@ -1,6 +1,5 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, type WebSocket } from 'ws';
 import type { Client } from '../../core/client.js';
 import type { Logger } from '../../core/logger.js';
 import type { Node } from '../../core/node.js';
@@ -10,13 +9,20 @@ import type { TransportConfig as Config } from '../shared/config.js';
 import { connectErrors, uniDisconnectFor, type UniDisconnectTransforms } from '../shared/connect-errors.js';
 import { connectionMeta, queryOf, type OriginCheck } from '../shared/http.js';
 import { decodeUniConnect } from '../shared/uni.js';
-import { DECOMPRESSED_LIMIT_FACTOR, socketDeflate } from '../websocket/acceptor.js';
+import { decompressedLimit, frameDeflate } from '../websocket/acceptor.js';
 import {
   deflateSettings,
   writeFrame,
   writeMessageFrames,
   type DeflateSettings,
 } from '../websocket/frames.js';
+import {
+  acceptWebSocket,
+  HandshakeError,
+  type ServerWebSocket,
+  type UpgradeOptions,
+  type WebSocketHandlers,
+} from '../websocket/server-socket.js';
 
 /** An HTTP `upgrade` handler with a `close()` that stops its ticker and drops open sockets. */
 export interface UpgradeHandler {
@@ -33,9 +39,6 @@ export interface UniWsSettings {
   /** Unsent bytes tolerated before a too slow reader is dropped; 0 = no limit. */
   maxBuffered: number;
 }
-
-/** ws readyState OPEN. */
-const OPEN = 1;
 
 // A bare JSON disconnect push starts like this (the only field of such a Push).
 const DISCONNECT_PREFIX = Buffer.from('{"disconnect"');
@@ -57,8 +60,8 @@ function closeReason(reason: string): string {
  * bidirectional transport's `writeFrame` / `writeMessageFrames` (websocket/frames.ts) and written
  * straight to the TCP socket: a broadcast push (`sharedDerived`) has its frame built, and with
  * permessage-deflate compressed, once for all sockets, and every socket writes the same Buffer.
- * `ws` only writes control frames (ping, close), synchronously since it never compresses
- * anything, so frames leave in the order they were produced.
+ * The `ServerWebSocket` writes the control frames (ping, close) to the same socket, synchronously,
+ * so frames leave in the order they were produced.
  */
 export class UniWebSocketTransport implements Transport {
   readonly name = 'uni_websocket';
@@ -72,9 +75,13 @@ export class UniWebSocketTransport implements Transport {
   private wrote = false;
   private closed = false;
   private remapped: Disconnect | undefined;
+  /** The core client, once the node accepted the transport. */
+  client: Client | undefined = undefined;
+  /** Set until the connect request (the first message) has arrived. */
+  awaitingConnect = true;
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: ServerWebSocket,
     private readonly socket: Duplex,
     private readonly s: UniWsSettings,
     private readonly node: Node,
@@ -87,7 +94,7 @@ export class UniWebSocketTransport implements Transport {
   }
 
   write(messages: readonly Uint8Array[]): void {
-    if (this.closed || this.ws.readyState !== OPEN) return;
+    if (this.closed || !this.ws.isOpen) return;
     if (!this.wrote) {
       this.wrote = true;
       // The first flush of a failed connect holds only the disconnect push: apply the remap.
@@ -160,18 +167,12 @@ export function createUniWebSocketHandler(
   const pingInterval = config.client.ping_interval;
   const pongDeadline = pingInterval + config.client.pong_timeout;
   const deflate = uw.compression ? deflateSettings(uw.compression_level, uw.compression_min_size) : undefined;
-  const decompressedLimit =
-    uw.decompressed_message_size_limit > 0
-      ? uw.decompressed_message_size_limit
-      : uw.message_size_limit * DECOMPRESSED_LIMIT_FACTOR;
-  const wss = new WebSocketServer({
-    noServer: true,
-    clientTracking: false,
-    ...(uw.message_size_limit > 0 ? { maxPayload: uw.message_size_limit } : {}),
-    // ws only negotiates the extension and inflates what the client sends: frames are compressed
-    // by `writeFrame`, never by ws.
-    perMessageDeflate: deflate ? { serverNoContextTakeover: true, clientNoContextTakeover: true } : false,
-  });
+  const upgrade: UpgradeOptions = {
+    deflate: deflate !== undefined,
+    maxMessageSize: uw.message_size_limit,
+    maxDecompressedSize: decompressedLimit(uw.message_size_limit, uw.decompressed_message_size_limit),
+    validateUtf8: true,
+  };
   const open = new Set<UniWebSocketTransport>();
   let ticker: NodeJS.Timeout | undefined;
   let stopped = false;
@@ -193,14 +194,37 @@ export function createUniWebSocketHandler(
     }
   };
 
-  const accept = (ws: WebSocket, req: IncomingMessage, socket: Duplex): void => {
-    const transport = new UniWebSocketTransport(
-      ws,
-      socket,
-      settings,
-      node,
-      deflate !== undefined ? socketDeflate(ws, deflate, decompressedLimit) : undefined,
-    );
+  const connect = (transport: UniWebSocketTransport, client: Client, data: Uint8Array): void => {
+    const request = decodeUniConnect(node, data, logger, 'uni_websocket');
+    if (request === undefined) client.disconnect({ code: DisconnectCode.badRequest, reason: 'bad request' });
+    else void client.connectUnidirectional(request);
+  };
+
+  // One set of socket callbacks for every socket; later messages than the connect are ignored.
+  const handlers: WebSocketHandlers = {
+    message: (ws, data) => {
+      const t = ws.user as UniWebSocketTransport;
+      if (!t.awaitingConnect || t.client === undefined) return;
+      t.awaitingConnect = false;
+      connect(t, t.client, data);
+    },
+    pong: (ws) => {
+      (ws.user as UniWebSocketTransport).lastPongAt = Date.now();
+    },
+    close: (ws) => {
+      const t = ws.user as UniWebSocketTransport;
+      t.markClosed();
+      open.delete(t);
+      if (t.client === undefined) return;
+      if (settings.disconnects.enabled) connectErrors.unwatch(t.client.id);
+      t.client.handleClose();
+    },
+    error: (_ws, err) => logger.debug({ err: err.message }, 'uni_websocket error'),
+  };
+
+  const accept = (ws: ServerWebSocket, req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+    const transport = new UniWebSocketTransport(ws, socket, settings, node, frameDeflate(ws, deflate));
+    ws.user = transport;
     let client: Client;
     try {
       client = node.handleTransport(transport, connectionMeta(req));
@@ -209,9 +233,9 @@ export function createUniWebSocketHandler(
       ws.terminate();
       return;
     }
+    transport.client = client;
     transport.clientId = client.id;
-    const remap = settings.disconnects.enabled;
-    if (remap) {
+    if (settings.disconnects.enabled) {
       connectErrors.ensureTap(node);
       connectErrors.watch(client.id);
     }
@@ -220,25 +244,12 @@ export function createUniWebSocketHandler(
       ticker = setInterval(tick, Math.max(10, Math.min(1000, Math.floor(pingInterval / 4))));
       ticker.unref();
     }
-    ws.on('pong', () => {
-      transport.lastPongAt = Date.now();
-    });
-    ws.on('error', (err) => logger.debug({ err: err.message }, 'uni_websocket error'));
-    ws.once('close', () => {
-      transport.markClosed();
-      open.delete(transport);
-      if (remap) connectErrors.unwatch(client.id);
-      client.handleClose();
-    });
-    const connect = (data: Uint8Array): void => {
-      const request = decodeUniConnect(node, data, logger, 'uni_websocket');
-      if (request === undefined)
-        client.disconnect({ code: DisconnectCode.badRequest, reason: 'bad request' });
-      else void client.connectUnidirectional(request);
-    };
     const fromQuery = queryOf(req).get('cf_connect');
-    if (fromQuery !== null) connect(Buffer.from(fromQuery));
-    else ws.once('message', (data) => connect(data as Buffer));
+    if (fromQuery !== null) {
+      transport.awaitingConnect = false;
+      connect(transport, client, Buffer.from(fromQuery));
+    }
+    ws.start(head);
   };
 
   const handler = ((req: IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -250,7 +261,12 @@ export function createUniWebSocketHandler(
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       return;
     }
-    wss.handleUpgrade(req, socket, head, (ws) => accept(ws, req, socket));
+    const ws = acceptWebSocket(req, socket, upgrade, handlers);
+    if (ws instanceof HandshakeError) {
+      logger.debug({ status: ws.status, reason: ws.message }, 'uni_websocket handshake refused');
+      return;
+    }
+    accept(ws, req, socket, head);
   }) as UpgradeHandler;
   handler.close = (): void => {
     stopped = true;
@@ -258,7 +274,6 @@ export function createUniWebSocketHandler(
     ticker = undefined;
     for (const t of open) t.ws.terminate();
     open.clear();
-    wss.close();
   };
   return handler;
 }

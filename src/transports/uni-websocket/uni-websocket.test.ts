@@ -9,6 +9,7 @@ import { startKit, waitFor, type Kit, type Msg } from '../shared/test-kit.js';
 import { deflateSettings, type DeflateSettings } from '../websocket/frames.js';
 import { dataFrames, payloadOf, tappedWebSocket, type TappedWebSocket } from '../websocket/test-kit.js';
 import { UniWebSocketTransport } from './index.js';
+import type { ServerWebSocket } from '../websocket/server-socket.js';
 
 const enc = new TextEncoder();
 
@@ -170,7 +171,7 @@ describe('uni_websocket shared broadcast frames', () => {
       cork: () => {},
       uncork: () => {},
     } as unknown as Duplex;
-    const ws = { readyState: 1, bufferedAmount: 0 } as unknown as WebSocket;
+    const ws = { isOpen: true, bufferedAmount: 0 } as unknown as ServerWebSocket;
     const settings = {
       joinPushMessages: o.join ?? false,
       disableDisconnectPush: false,

@@ -1,18 +1,15 @@
 import type { Duplex } from 'node:stream';
-import type { WebSocket } from 'ws';
 import type { Transport } from '../../core/transport.js';
 import type { Disconnect } from '../../protocol/codes.js';
 import type { ProtocolType } from '../../protocol/types.js';
 import type { ConnectionSink } from './acceptor.js';
 import { writeFrame, type DeflateSettings } from './frames.js';
+import type { ServerWebSocket } from './server-socket.js';
 
 /** Tracks sockets whose last write has not reached the kernel yet (see `WebSocketAcceptor`). */
 export interface WriteWatcher {
   pending(transport: WebSocketTransport): void;
 }
-
-/** ws readyState OPEN. */
-const OPEN = 1;
 
 /** Largest close reason a close frame can carry (125 bytes minus the 2-byte code). */
 const MAX_REASON_BYTES = 123;
@@ -28,9 +25,8 @@ const MAX_REASON_BYTES = 123;
  * Data frames are built by `writeFrame` (frames.ts) and written straight to the TCP socket, one
  * Buffer per flush: a broadcast message (`sharedDerived`) gets its frame built once, and the same
  * Buffer goes to every socket. With permessage-deflate the payload is compressed once per
- * broadcast too. `ws` still writes the control frames (close, ping, pong) to the same socket; it
- * writes them synchronously because it never compresses anything here (no data frame goes
- * through `ws.send`), so frames leave in the order they were produced.
+ * broadcast too. The `ServerWebSocket` writes the control frames (close, ping, pong) to the same
+ * socket, synchronously, so frames leave in the order they were produced.
  */
 export class WebSocketTransport implements Transport {
   readonly name = 'websocket';
@@ -49,7 +45,7 @@ export class WebSocketTransport implements Transport {
   private closed = false;
 
   constructor(
-    readonly ws: WebSocket,
+    readonly ws: ServerWebSocket,
     /** The upgraded TCP socket `ws` runs on. */
     private readonly socket: Duplex,
     readonly protocol: ProtocolType,
@@ -73,15 +69,13 @@ export class WebSocketTransport implements Transport {
 
   write(messages: readonly Uint8Array[]): void {
     if (this.closed || messages.length === 0) return;
-    // After a close frame (ours, or ws answering the client's) no data frame may follow. ws also
-    // leaves OPEN synchronously when the socket errors or is terminated.
-    if (this.ws.readyState !== OPEN) return;
+    // After a close frame (ours, or the client's) no data frame may follow.
+    if (!this.ws.isOpen) return;
     this.wrote(writeFrame(this.socket, this.protocol, messages, this.deflate));
   }
 
   private wrote(bytes: number): void {
     this.sentBytes += bytes;
-    // ws's bufferedAmount is this plus what its sender holds back, which is nothing here.
     if (this.watcher !== undefined && this.pendingSince === 0 && this.socket.writableLength > 0) {
       this.watcher.pending(this);
     }

@@ -15,6 +15,7 @@ import { WebSocketAcceptor } from './acceptor.js';
 import { dataFrames, payloadOf, tappedWebSocket, type TappedWebSocket } from './test-kit.js';
 import { deflateSettings } from './frames.js';
 import { WebSocketTransport } from './transport.js';
+import type { ServerWebSocket } from './server-socket.js';
 
 interface Conn {
   transport: Transport;
@@ -369,7 +370,7 @@ describe('WebSocket shared broadcast frames', () => {
   function fakeTransport(protocol: ProtocolType, deflate?: ReturnType<typeof deflateSettings>) {
     const writes: Buffer[] = [];
     const socket = { destroyed: false, write: (b: Buffer) => writes.push(b) } as unknown as Duplex;
-    const ws = { readyState: 1, bufferedAmount: 0 } as unknown as WebSocket;
+    const ws = { isOpen: true, bufferedAmount: 0 } as unknown as ServerWebSocket;
     return { t: new WebSocketTransport(ws, socket, protocol, true, undefined, deflate), writes };
   }
 
@@ -530,7 +531,7 @@ describe('WebSocket decompressed message size limit', () => {
     }
   });
 
-  it('decompresses pipelined compressed messages in order and keeps no inflater between them', async () => {
+  it('decompresses pipelined compressed messages in order', async () => {
     const srv = await startAcceptor({ messageSizeLimit: 65536, compression: { level: 1, minSize: 0 } });
     try {
       const c = await tapped(srv, deflating);
@@ -547,11 +548,6 @@ describe('WebSocket decompressed message size limit', () => {
         c.conn.received.map((d) => Buffer.from(d).toString()),
         [...texts, `{"frag":"${'a'.repeat(100)}${'b'.repeat(100)}"}`, '{}', '{}', '{}', '{"a":1}'],
       );
-      // ws 8 internals: the socket's permessage-deflate state holds no zlib stream once idle.
-      const transport = c.conn.transport as WebSocketTransport;
-      const ext = (transport.ws as unknown as { _extensions: Record<string, { _inflate: unknown }> })
-        ._extensions['permessage-deflate'];
-      assert.equal(ext?._inflate, null);
     } finally {
       await srv.close();
     }
