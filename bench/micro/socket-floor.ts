@@ -4,20 +4,24 @@
  * connect or a ping is ours, and how much would a leaner path through Node save?".
  *
  * Connect modes (server CPU per accepted upgrade, the socket kept open):
- * - `connect/http+ws`: `http.Server` `upgrade` event + `ws` `handleUpgrade` (what Gyre does);
+ * - `connect/http+ws`: `http.Server` `upgrade` event + `ws` `handleUpgrade` (what Gyre did until
+ *   2026-12-05);
+ * - `connect/http+gyre`: `http.Server` `upgrade` event + Gyre's own `acceptWebSocket` and
+ *   `ServerWebSocket` (what Gyre does, without the client protocol on top);
  * - `connect/http+hand`: `http.Server` `upgrade` event, 101 answer written by hand (no `ws`);
  * - `connect/net+hand`: a bare `net.Server`, request head parsed and 101 written by hand.
  *
  * Ping modes (server CPU per round trip: the server writes a `{}` text frame to every socket, each
  * client answers with a masked `{}` frame, the server reads it):
- * - `ping/ws`: frames read by `ws` (`message` event), as Gyre does;
- * - `ping/data`: frames read by a hand-written parser on the socket's `data` event.
+ * - `ping/ws`: frames read by `ws` (`message` event), as Gyre did;
+ * - `ping/gyre`: frames read by Gyre's `ServerWebSocket` (its `message` handler), as Gyre does;
+ * - `ping/data`: frames read by a minimal parser on the socket's `data` event (counts frames only).
  *
  * The clients are bare `net` sockets in a child process pinned to core 1 (the server side runs
  * here, pinned to core 0, when `taskset` exists), so the client costs as little as possible.
  *
  *   node --import tsx bench/micro/socket-floor.ts [--conns 5000] [--rounds 20]
- *     [--modes connect/http+ws,connect/http+hand,connect/net+hand,ping/ws,ping/data]
+ *     [--modes connect/http+ws,connect/http+gyre,connect/http+hand,connect/net+hand,ping/ws,ping/gyre,ping/data]
  */
 import { fork } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -28,9 +32,22 @@ import type { Duplex } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { WebSocketServer, type WebSocket } from 'ws';
+import {
+  acceptWebSocket,
+  ServerWebSocket,
+  type WebSocketHandlers,
+} from '../../src/transports/websocket/server-socket.js';
 import { canPin, pinProcess } from '../lib/proc.js';
 
-const MODES = ['connect/http+ws', 'connect/http+hand', 'connect/net+hand', 'ping/ws', 'ping/data'] as const;
+const MODES = [
+  'connect/http+ws',
+  'connect/http+gyre',
+  'connect/http+hand',
+  'connect/net+hand',
+  'ping/ws',
+  'ping/gyre',
+  'ping/data',
+] as const;
 type Mode = (typeof MODES)[number];
 
 interface ToChild {
@@ -170,8 +187,18 @@ async function startServer(mode: Mode): Promise<Server> {
     const hs = http.createServer((_req, res) => res.end());
     server = hs;
     const wss = new WebSocketServer({ noServer: true, clientTracking: false, perMessageDeflate: false });
+    const handlers: WebSocketHandlers = { message: count, close: () => undefined };
+    const options = { deflate: false, maxMessageSize: 65536 };
     hs.on('upgrade', (req: http.IncomingMessage, socket: Duplex, headBuf: Buffer) => {
       socket.on('error', () => undefined);
+      if (mode === 'connect/http+gyre' || mode === 'ping/gyre') {
+        const ws = acceptWebSocket(req, socket, options, handlers);
+        if (ws instanceof ServerWebSocket) {
+          ws.start(headBuf);
+          sockets.push(socket);
+        }
+        return;
+      }
       if (mode === 'connect/http+hand' || mode === 'ping/data') {
         answer101(socket, String(req.headers['sec-websocket-key']));
         if (mode === 'ping/data') {
