@@ -159,11 +159,6 @@ describe('gyre CLI', () => {
       /^error: broker\.type: "redisnats" is not supported by Gyre/m,
     ],
     [
-      'NATS raw mode',
-      { broker: { enabled: true, type: 'nats', nats: { raw_mode: { enabled: true } } } },
-      /^error: broker\.nats\.raw_mode\.enabled: raw mode is not supported/m,
-    ],
-    [
       'a TLS listener without its certificate',
       {
         http_server: {

@@ -87,6 +87,8 @@ export function natsSettings(c: NatsBrokerConfig, name?: string): NatsSettings {
     allowWildcards: c.allow_wildcards,
   };
   if (name !== undefined) s.name = name;
+  if (c.raw_mode.enabled)
+    s.rawMode = { prefix: c.raw_mode.prefix, replacements: c.raw_mode.channel_replacements };
   if (c.tls.enabled) {
     // Raw, base64 or file PEMs, as every other TLS setting (and as validation checks them).
     const pem = (v: string, k: string): string => loadPem(v, `broker.nats.tls.${k}`).toString();

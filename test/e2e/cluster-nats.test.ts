@@ -1,11 +1,13 @@
 /**
  * Three `gyre serve` processes with the NATS broker (at-most-once, no history) and Redis presence
  * (`broker` and `presence_manager` sections), the real SDK on each: publications cross nodes,
- * history answers 108, presence is shared, `info` lists every node (NATS controller).
+ * history answers 108, presence is shared, `info` lists every node (NATS controller). Then one
+ * node in raw mode, with a plain NATS client on the other side of the subjects.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { before, describe, test } from 'node:test';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { apiCall, connectClient, jsonClient, waitEvent, subscribeAndWait } from '../helpers/clients.js';
 import { HMAC_SECRET, decodeData, standardConfig, uniq } from '../helpers/e2e-config.js';
 import { startGyre, suiteCleanup, type RunningGyre } from '../helpers/gyre.js';
@@ -72,5 +74,49 @@ void describe('three nodes over the NATS broker with Redis presence', { skip }, 
   test('history is not available with the NATS broker (108)', async () => {
     const r = await apiCall(node(0), 'history', { channel: uniq('h'), limit: 10 });
     assert.equal(r.error?.code, 108);
+  });
+});
+
+void describe('gyre serve with the NATS broker in raw mode', { skip }, () => {
+  const cleanup = suiteCleanup();
+  const prefix = `gyre-raw-${randomUUID().slice(0, 8)}.`;
+  let gyre: RunningGyre;
+  let nc: NatsConnection;
+
+  before(async () => {
+    const config = standardConfig({
+      broker: {
+        enabled: true,
+        type: 'nats',
+        nats: {
+          url: 'nats://127.0.0.1:4222',
+          raw_mode: { enabled: true, prefix, channel_replacements: { '-': '.' } },
+        },
+      },
+      channel: { without_namespace: { history_size: 0, history_ttl: '0s' } },
+    });
+    gyre = await startGyre(cleanup, { config });
+    nc = await connect({ servers: 'nats://127.0.0.1:4222' });
+    cleanup.after(() => nc.close());
+  });
+
+  test('an SDK subscriber gets what anyone publishes on the subject; an API publish sends the bare data', async (t) => {
+    const id = uniq('s');
+    const channel = `scores-${id}`;
+    const c = jsonClient(gyre.wsUrl, { token: await hs256Token(HMAC_SECRET, { sub: uniq('u') }) }, t);
+    await connectClient(c);
+    const { log } = await subscribeAndWait(c, channel);
+
+    nc.publish(`${prefix}scores.${id}`, '{"goal":1}');
+    const pub = await waitEvent(log, 'publication');
+    assert.deepEqual(decodeData(pub.data), { goal: 1 });
+
+    const seen: string[] = [];
+    nc.subscribe(`${prefix}scores.${id}`, { callback: (_e, m) => void seen.push(m.string()) });
+    await nc.flush();
+    const r = await apiCall(gyre, 'publish', { channel, data: { goal: 2 } });
+    assert.equal(r.error, undefined);
+    await waitFor(() => seen.length === 1, 3000);
+    assert.deepEqual(JSON.parse(seen[0] as string), { goal: 2 });
   });
 });

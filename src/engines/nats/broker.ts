@@ -14,9 +14,33 @@ import { SharedNatsConnection, withTimeout, type NatsSettings } from './connecti
 import { decodeEnvelope, encodeEnvelope } from './envelope.js';
 
 const NO_POSITION = { offset: 0, epoch: '' };
+const textDecoder = new TextDecoder();
 
-function isWildcard(channel: string): boolean {
-  return channel.split('.').some((t) => t === '*' || t === '>');
+function isWildcard(subject: string): boolean {
+  return subject.split('.').some((t) => t === '*' || t === '>');
+}
+
+/**
+ * Replaces every occurrence of each key of `replacements` by its value, left to right in one
+ * pass (a replaced part is not looked at again; at one position the longest key wins).
+ */
+export function channelReplacer(replacements: Record<string, string>): ((s: string) => string) | undefined {
+  const keys = Object.keys(replacements)
+    .filter((k) => k !== '')
+    .sort((a, b) => b.length - a.length);
+  if (keys.length === 0) return undefined;
+  const re = new RegExp(keys.map((k) => k.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'), 'g');
+  return (s) => s.replace(re, (m) => replacements[m] as string);
+}
+
+/** True when `data` is one JSON value (what a JSON-protocol subscriber can be sent as `data`). */
+function isJson(data: Uint8Array): boolean {
+  try {
+    JSON.parse(textDecoder.decode(data));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -28,6 +52,13 @@ function isWildcard(channel: string): boolean {
  * With `allowWildcards`, a channel with `*` / `>` tokens subscribes to that NATS wildcard and its
  * subscribers receive publications of every matching channel (with `pub.channel` set to the
  * source); without it such channels reject with `ClientError(107)`.
+ *
+ * Raw mode (`settings.rawMode`) exposes plain NATS subjects as channels: channel `c` is the subject
+ * `rawMode.prefix` + `c` with `rawMode.replacements` applied (say `:` ⇒ `.`), whatever is published
+ * on it by anyone reaches the channel's subscribers as the publication data, and a publish sends
+ * the bare data. Nothing else travels: no client info, tags or deltas, no join/leave. A message
+ * that is not one JSON value is dropped with a warning, since JSON-protocol subscribers could not
+ * be sent it.
  */
 export class NatsBroker implements Broker {
   private nc: NatsConnection | undefined;
@@ -36,22 +67,28 @@ export class NatsBroker implements Broker {
   private readonly conn: SharedNatsConnection;
   private readonly logger: Logger;
   private acquired = false;
+  private readonly raw: { prefix: string; replace: ((s: string) => string) | undefined } | undefined;
 
   constructor(conn: SharedNatsConnection | NatsSettings, logger: Logger = noopLogger) {
     this.conn = conn instanceof SharedNatsConnection ? conn : new SharedNatsConnection(conn);
     this.logger = logger;
+    const raw = this.settings.rawMode;
+    if (raw !== undefined) this.raw = { prefix: raw.prefix, replace: channelReplacer(raw.replacements) };
   }
 
   private get settings(): NatsSettings {
     return this.conn.settings;
   }
 
-  private subject(channel: string): string {
-    return `${this.settings.prefix}.client.${channel}`;
+  /** The NATS subject of a channel. */
+  subject(channel: string): string {
+    const raw = this.raw;
+    if (raw === undefined) return `${this.settings.prefix}.client.${channel}`;
+    return raw.prefix + (raw.replace === undefined ? channel : raw.replace(channel));
   }
 
   private checkChannel(channel: string): void {
-    if (!this.settings.allowWildcards && isWildcard(channel)) {
+    if (!this.settings.allowWildcards && isWildcard(this.subject(channel))) {
       throw new ClientError(ErrorCode.badRequest, 'wildcard channels need broker.nats.allow_wildcards');
     }
   }
@@ -72,14 +109,17 @@ export class NatsBroker implements Broker {
     for (const ch of channels) {
       this.checkChannel(ch);
       if (this.subs.has(ch)) continue;
-      const prefixLen = this.settings.prefix.length + '.client.'.length;
-      const sub = nc.subscribe(this.subject(ch), {
+      const subject = this.subject(ch);
+      const prefixLen = this.raw?.prefix.length ?? this.settings.prefix.length + '.client.'.length;
+      const sub = nc.subscribe(subject, {
         callback: (err, msg) => {
           if (err) {
             this.logger.warn({ err, channel: ch }, 'NATS subscription error');
             return;
           }
-          this.deliver(ch, msg.subject.slice(prefixLen), msg.data);
+          if (this.raw !== undefined)
+            this.deliverRaw(ch, msg.subject === subject ? undefined : msg.subject.slice(prefixLen), msg.data);
+          else this.deliver(ch, msg.subject.slice(prefixLen), msg.data);
         },
       });
       this.subs.set(ch, sub);
@@ -109,11 +149,28 @@ export class NatsBroker implements Broker {
     else h.onLeave(channel, e.i);
   }
 
+  /** Raw mode: the message is the data; `source` is the subject matched by a wildcard channel. */
+  private deliverRaw(channel: string, source: string | undefined, data: Uint8Array): void {
+    const h = this.handler;
+    if (h === undefined) return;
+    if (!isJson(data)) {
+      this.logger.warn({ channel, subject: source }, 'NATS raw mode: message is not JSON, dropped');
+      return;
+    }
+    const pub: Publication = { data };
+    if (source !== undefined) pub.channel = source;
+    h.onPublication(channel, pub, NO_POSITION, false);
+  }
+
   async publish(channel: string, data: Uint8Array, options: PublishOptions): Promise<PublishResult> {
     if ((options.historySize ?? 0) > 0 && (options.historyTtl ?? 0) > 0) {
       throw new ClientError(ErrorCode.notAvailable);
     }
     this.checkChannel(channel);
+    if (this.raw !== undefined) {
+      this.connection().publish(this.subject(channel), data);
+      return { offset: 0, epoch: '' };
+    }
     const pub: Publication = { data };
     if (options.clientInfo !== undefined) pub.info = options.clientInfo;
     if (options.tags !== undefined && Object.keys(options.tags).length > 0) pub.tags = options.tags;
@@ -124,10 +181,12 @@ export class NatsBroker implements Broker {
   }
 
   async publishJoin(channel: string, info: ClientInfo): Promise<void> {
+    if (this.raw !== undefined) return;
     this.connection().publish(this.subject(channel), encodeEnvelope({ t: 'j', i: info }));
   }
 
   async publishLeave(channel: string, info: ClientInfo): Promise<void> {
+    if (this.raw !== undefined) return;
     this.connection().publish(this.subject(channel), encodeEnvelope({ t: 'l', i: info }));
   }
 

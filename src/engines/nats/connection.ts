@@ -16,6 +16,11 @@ export interface NatsSettings {
   tls?: { cert?: string; key?: string; ca?: string };
   /** Connection name shown by the NATS server. */
   name?: string;
+  /**
+   * Raw mode (`broker.nats.raw_mode`): a channel is the subject `prefix` + the channel name with
+   * `replacements` applied, and carries bare publication data, no envelope.
+   */
+  rawMode?: { prefix: string; replacements: Record<string, string> };
 }
 
 function pemOrFile(v: string | undefined): string | undefined {

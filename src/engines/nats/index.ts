@@ -1,3 +1,3 @@
-export { NatsBroker } from './broker.js';
+export { channelReplacer, NatsBroker } from './broker.js';
 export { NatsController } from './controller.js';
 export { SharedNatsConnection, type NatsSettings } from './connection.js';

@@ -77,16 +77,13 @@ describe('startupProblems', () => {
     }
   });
 
-  it('refuses NATS raw mode when the NATS broker is used', () => {
-    expectProblems(
-      (c) => {
-        c.broker.enabled = true;
-        c.broker.type = 'nats';
-        c.broker.nats.raw_mode.enabled = true;
-      },
-      [['broker.nats.raw_mode.enabled', /raw mode is not supported by Gyre/]],
-    );
-    expectProblems((c) => void (c.broker.nats.raw_mode.enabled = true), []);
+  it('accepts NATS raw mode', () => {
+    expectProblems((c) => {
+      c.broker.enabled = true;
+      c.broker.type = 'nats';
+      c.broker.nats.raw_mode.enabled = true;
+      c.broker.nats.raw_mode.channel_replacements = { ':': '.' };
+    }, []);
   });
 
   it('refuses enabled consumers of types Gyre does not run', () => {

@@ -45,9 +45,6 @@ export function startupProblems(config: Config): string[] {
   if (!includes(SUPPORTED_MAP_BROKER_TYPES, c.map_broker.type)) {
     fail(`map_broker.type: "${c.map_broker.type}" is not supported by Gyre (supported: memory)`);
   }
-  if (brokerType === 'nats' && c.broker.nats.raw_mode.enabled) {
-    fail('broker.nats.raw_mode.enabled: raw mode is not supported by Gyre');
-  }
   c.consumers.forEach((cons, i) => {
     if (cons.enabled && !includes(SUPPORTED_CONSUMER_TYPES, cons.type)) {
       fail(
