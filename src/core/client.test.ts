@@ -3,6 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { connectFake, waitFor, type FakeTransport } from '../../test/helpers/fake-transport.js';
 import { ClientError, DisconnectError } from '../protocol/codes.js';
 import type { NodeHandlers } from './handlers.js';
+import { sharedDerived, type Variant } from './encoded.js';
 import { Node, type NodeOptions } from './node.js';
 
 const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));
@@ -82,6 +83,17 @@ void describe('command rules', () => {
     const t = await connected(node);
     t.send({ id: 2, ping: {} });
     assert.equal(t.closed?.code, 3501);
+  });
+});
+
+void describe('protocol ping', () => {
+  void it('is one message per variant, marked shared so transports frame it once for every connection', () => {
+    const node = makeNode();
+    for (const v of [0, 1, 2, 3] as Variant[]) {
+      const ping = node.pingMessage(v);
+      assert.equal(node.pingMessage(v), ping, 'the same bytes every time');
+      assert.notEqual(sharedDerived(ping), undefined, `variant ${v} is shared`);
+    }
   });
 });
 

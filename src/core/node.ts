@@ -10,7 +10,7 @@ import { NodeCluster } from './cluster.js';
 import type { ControlMessage } from './control.js';
 import type { Controller } from './controller.js';
 import { DeltaPush } from './delta/push.js';
-import { EncodedPush, type Variant } from './encoded.js';
+import { EncodedPush, markShared, type Variant } from './encoded.js';
 import type {
   ChannelSummary,
   NodeApi,
@@ -248,7 +248,8 @@ export class Node implements NodeApi {
     let bytes = this.pings[variant];
     if (bytes === undefined) {
       const codec = (variant & 1) === 0 ? this.jsonCodec : this.protobufCodec;
-      bytes = variant < 2 ? codec.encodeReply({}) : codec.encodePush({});
+      // Shared: a transport frames it once and writes the same bytes to every connection.
+      bytes = markShared(variant < 2 ? codec.encodeReply({}) : codec.encodePush({}));
       this.pings[variant] = bytes;
     }
     return bytes;
