@@ -1,4 +1,4 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../core/logger.js';
 import { noopLogger } from '../../core/logger.js';
@@ -8,7 +8,9 @@ import type { ProtocolType } from '../../protocol/types.js';
 import { deflateSettings, type DeflateSettings } from './frames.js';
 import {
   acceptWebSocket,
+  acceptWebSocketOverH2,
   HandshakeError,
+  type H2Stream,
   type ServerWebSocket,
   type UpgradeOptions,
   type WebSocketHandlers,
@@ -120,7 +122,24 @@ export class WebSocketAcceptor implements WriteWatcher {
     this.accept(ws, req, socket, head);
   }
 
-  private accept(ws: ServerWebSocket, req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /**
+   * An HTTP/2 extended CONNECT to the endpoint (RFC 8441, WebSocket over an HTTP/2 stream), after
+   * the caller's checks: the same connection as an HTTP/1.1 upgrade, on the stream.
+   */
+  handleH2Connect(req: UpgradeRequest, stream: H2Stream): void {
+    if (this.closed) {
+      stream.destroy();
+      return;
+    }
+    const ws = acceptWebSocketOverH2(req.headers, stream, this.upgrade, this.handlers);
+    if (ws instanceof HandshakeError) {
+      this.logger.debug({ status: ws.status, reason: ws.message }, 'websocket handshake refused');
+      return;
+    }
+    this.accept(ws, req, stream, undefined);
+  }
+
+  private accept(ws: ServerWebSocket, req: UpgradeRequest, socket: Duplex, head: Buffer | undefined): void {
     const query = parseQuery(req.url);
     const protocol: ProtocolType =
       ws.protocol === SUBPROTOCOL_PROTOBUF ||
@@ -284,11 +303,19 @@ function parseQuery(url: string | undefined): URLSearchParams {
   return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
 }
 
+/** What the acceptor reads of an upgrade request (an HTTP/1.1 `IncomingMessage` or HTTP/2's). */
+export interface UpgradeRequest {
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+  socket: { remoteAddress?: string | undefined };
+}
+
 /** Connection facts for the connecting handler: lower-cased headers, remote address, URL. */
-export function connectionMeta(req: IncomingMessage): ConnectionMeta {
+export function connectionMeta(req: UpgradeRequest | IncomingMessage): ConnectionMeta {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined) continue;
+    // HTTP/2 pseudo-headers (`:method`, `:path`, ...) are not headers of the request.
+    if (v === undefined || k.startsWith(':')) continue;
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   const meta: ConnectionMeta = { headers };

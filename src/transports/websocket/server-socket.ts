@@ -1,13 +1,14 @@
 import { constants as bufferConstants, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 
 /**
  * The server side of RFC 6455 (and the permessage-deflate negotiation of RFC 7692) for Gyre's
- * WebSocket endpoints: the opening handshake, reading the frames a client sends, control frames
- * and the closing handshake. Data frames are built and written by frames.ts; this module writes
+ * WebSocket endpoints: the opening handshake (an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT
+ * as RFC 8441 has it), reading the frames a client sends, control frames and the closing
+ * handshake. Data frames are built and written by frames.ts; this module writes
  * only the 101 response and control frames.
  *
  * Why not `ws`: an accepted `ws` socket carries a `WebSocket`, a `Receiver` (a Writable stream),
@@ -133,28 +134,70 @@ export function acceptWebSocket(
   const accept = createHash('sha1')
     .update((headers['sec-websocket-key'] as string).trim() + GUID)
     .digest('base64');
+  const n = negotiate(headers, options);
   let response =
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
     `Sec-WebSocket-Accept: ${accept}\r\n`;
-  const protocol = chooseProtocol(headers['sec-websocket-protocol'], options.protocols);
-  if (protocol !== '') response += `Sec-WebSocket-Protocol: ${protocol}\r\n`;
-  let deflate: NegotiatedDeflate | undefined;
-  if (options.deflate) {
-    const offer = headers['sec-websocket-extensions'];
-    deflate = offer === undefined ? undefined : negotiateDeflate(offer);
-    if (deflate !== undefined) {
-      response +=
-        'Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover';
-      if (deflate.serverMaxWindowBits !== 15)
-        response += `; server_max_window_bits=${deflate.serverMaxWindowBits}`;
-      response += '\r\n';
-    }
-  }
+  if (n.protocol !== '') response += `Sec-WebSocket-Protocol: ${n.protocol}\r\n`;
+  if (n.extensions !== '') response += `Sec-WebSocket-Extensions: ${n.extensions}\r\n`;
   socket.write(response + '\r\n');
   const s = socket as Duplex & { setNoDelay?(v: boolean): void; setTimeout?(ms: number): void };
   s.setTimeout?.(0);
   s.setNoDelay?.(true);
-  return new ServerWebSocket(socket, protocol, deflate, options, handlers);
+  return new ServerWebSocket(socket, n.protocol, n.deflate, options, handlers);
+}
+
+/** An HTTP/2 stream as `acceptWebSocketOverH2` needs it (`ServerHttp2Stream`). */
+export interface H2Stream extends Duplex {
+  respond(headers: Record<string, string | number>, options?: { endStream?: boolean }): void;
+  setTimeout(ms: number): void;
+}
+
+/**
+ * Answers an HTTP/2 extended CONNECT (RFC 8441: `:method` CONNECT, `:protocol` websocket, which
+ * the caller checked): responds 200 with the chosen subprotocol and extension and returns the
+ * socket over the stream, not yet reading; on a request it cannot accept responds 400 (426 for
+ * another WebSocket version), closes the stream and returns a `HandshakeError`.
+ */
+export function acceptWebSocketOverH2(
+  headers: IncomingHttpHeaders,
+  stream: H2Stream,
+  options: UpgradeOptions,
+  handlers: WebSocketHandlers,
+): ServerWebSocket | HandshakeError {
+  if (headers['sec-websocket-version'] !== '13') {
+    const err = new HandshakeError(426, 'Unsupported Sec-WebSocket-Version (13 is)');
+    stream.respond({ ':status': 426, 'sec-websocket-version': '13' }, { endStream: true });
+    return err;
+  }
+  if (stream.destroyed || !stream.writable) {
+    stream.destroy();
+    return new HandshakeError(400, 'stream closed before the handshake');
+  }
+  const n = negotiate(headers, options);
+  const response: Record<string, string | number> = { ':status': 200 };
+  if (n.protocol !== '') response['sec-websocket-protocol'] = n.protocol;
+  if (n.extensions !== '') response['sec-websocket-extensions'] = n.extensions;
+  stream.respond(response);
+  stream.setTimeout(0);
+  return new ServerWebSocket(stream, n.protocol, n.deflate, options, handlers);
+}
+
+/** The subprotocol and permessage-deflate answer to a handshake's offers. */
+function negotiate(
+  headers: IncomingHttpHeaders,
+  options: UpgradeOptions,
+): { protocol: string; deflate: NegotiatedDeflate | undefined; extensions: string } {
+  const protocol = chooseProtocol(headers['sec-websocket-protocol'], options.protocols);
+  const offer = headers['sec-websocket-extensions'];
+  const deflate = options.deflate && offer !== undefined ? negotiateDeflate(offer) : undefined;
+  let extensions = '';
+  if (deflate !== undefined) {
+    extensions = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+    if (deflate.serverMaxWindowBits !== 15)
+      extensions += `; server_max_window_bits=${deflate.serverMaxWindowBits}`;
+  }
+  return { protocol, deflate, extensions };
 }
 
 function checkRequest(req: IncomingMessage): HandshakeError | undefined {
