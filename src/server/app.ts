@@ -14,7 +14,7 @@ import { ConfigError, startupProblems, type Config } from './config/index.js';
 import { buildEngines } from './engines.js';
 import { createApp } from './handlers.js';
 import { workerId } from './workers.js';
-import { closeServer, listen, tlsOptions, type Listener } from './http/listen.js';
+import { listen, tlsOptions, type Listener } from './http/listen.js';
 import { createAdmission } from './http/admission.js';
 import { createOriginCheck } from './http/origin.js';
 import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
@@ -196,6 +196,8 @@ export async function startServer(
     config.http_server.address,
     config.http_server.port,
     externalTls,
+    // Validation refuses h2c_external without a separate internal port or with TLS.
+    config.http_server.h2c_external,
   );
   let internalListener: Listener | undefined;
   try {
@@ -203,7 +205,7 @@ export async function startServer(
       internalListener = await listen(routerOf(internalRoutes), internal.address, internal.port, internalTls);
     }
   } catch (err) {
-    await closeServer(main.server);
+    await main.close();
     throw err;
   }
 
@@ -230,8 +232,8 @@ export async function startServer(
     await n.run();
   } catch (err) {
     await n.shutdown().catch(() => undefined);
-    await closeServer(main.server);
-    if (internalListener !== undefined) await closeServer(internalListener.server);
+    await main.close();
+    if (internalListener !== undefined) await internalListener.close();
     throw err;
   }
   logger.info({ uid: n.uid, ...engines.types }, 'node engines');
@@ -305,8 +307,8 @@ export async function startServer(
     await grpcApi?.close();
     streaming.close();
     await n.shutdown().catch(() => undefined);
-    await closeServer(main.server);
-    if (internalListener !== undefined) await closeServer(internalListener.server);
+    await main.close();
+    if (internalListener !== undefined) await internalListener.close();
     throw err;
   }
   state.node = n;
@@ -328,8 +330,8 @@ export async function startServer(
     shutdownPromise ??= (async () => {
       const deadline = Date.now() + config.shutdown.timeout;
       const graphiteStopped = graphite?.stop();
-      const servers = [main.server, ...(internalListener ? [internalListener.server] : [])];
-      const closed = Promise.all(servers.map((s) => closeServer(s)));
+      const listeners = [main, ...(internalListener ? [internalListener] : [])];
+      const closed = Promise.all(listeners.map((l) => l.close()));
       // Refuses new GRPC API calls; running ones finish (bounded by the deadline below).
       const grpcClosed = grpcApi?.close();
       httpApiRef.api?.setShuttingDown();
@@ -346,7 +348,7 @@ export async function startServer(
       if (acceptor !== undefined) await waitUntil(() => acceptor.size === 0, deadline);
       acceptor?.close();
       streaming.close();
-      for (const s of servers) s.closeAllConnections();
+      for (const l of listeners) l.closeAllConnections();
       await withDeadline(Promise.all([closed, graphiteStopped]), deadline);
       // Spans still buffered are exported (bounded even when the deadline has passed).
       if (tracing !== undefined) {

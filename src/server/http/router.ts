@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { HttpApi } from '../api/http.js';
 import { plainError } from '../api/http.js';
@@ -34,10 +35,15 @@ export interface RouterOptions {
   ready(): boolean;
 }
 
-/** Handlers for one `http.Server`: its `request` and `upgrade` events. */
+/** Handlers for one listener: `request` and `upgrade` events, and HTTP/2 CONNECT streams. */
 export interface Router {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * An HTTP/2 CONNECT (h2c listener): `:protocol` websocket to the WebSocket endpoint is WebSocket
+   * over the stream (RFC 8441), with the same checks as an upgrade; anything else is refused.
+   */
+  onH2Connect(req: Http2ServerRequest, res: Http2ServerResponse): void;
 }
 
 function pathOf(url: string | undefined): string {
@@ -145,6 +151,20 @@ export function createRouter(o: RouterOptions): Router {
         return;
       }
       ws.acceptor.handleUpgrade(req, socket, head);
+    },
+
+    onH2Connect(req, res) {
+      const refuse = (status: number): void => {
+        res.writeHead(status);
+        res.end();
+      };
+      const ws = o.websocket;
+      if (req.headers[':protocol'] !== 'websocket') refuse(405);
+      else if (ws === undefined || pathOf(req.url) !== ws.path) refuse(404);
+      else if (!o.ready()) refuse(503);
+      else if (!ws.checkOrigin(req.headers.origin)) refuse(403);
+      else if (ws.canAccept !== undefined && !ws.canAccept()) refuse(503);
+      else ws.acceptor.handleH2Connect(req, req.stream);
     },
   };
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { closeServer, listen } from '../http/listen.js';
+import { listen } from '../http/listen.js';
 import { createRouter, type RouterOptions } from '../http/router.js';
 import { metricType, metricValue } from '../../../test/helpers/prom.js';
 import { instrumentRouter, metricsHandler, routeLabel } from './http.js';
@@ -14,7 +14,7 @@ void describe('metrics over HTTP', () => {
     endpoints: new Map([['/metrics', metricsHandler(m)]]),
   };
   const started = listen(instrumentRouter(createRouter(routes), routes, m), '127.0.0.1', 0, undefined);
-  after(async () => closeServer((await started).server));
+  after(async () => (await started).close());
 
   void it('labels requests by the route they matched, anything else as other', () => {
     assert.equal(routeLabel(routes, '/health'), '/health');

@@ -58,5 +58,6 @@ export function instrumentRouter(router: Router, routes: RouterOptions, m: Prome
       router.onRequest(req, res);
     },
     onUpgrade: (req, socket, head) => router.onUpgrade(req, socket, head),
+    onH2Connect: (req, res) => router.onH2Connect(req, res),
   };
 }
