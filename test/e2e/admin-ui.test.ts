@@ -6,8 +6,8 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
 import {
   freePort,
   runCli,
@@ -31,26 +31,6 @@ import { waitFor } from '../helpers/wait.js';
 const PASSWORD = 'e2e-admin-password';
 const SECRET = 'e2e-admin-secret-0123456789';
 const NODE_NAME = 'admin-e2e-node';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-/**
- * Why the browser tests cannot run, or false. Without Chromium they are skipped with this reason,
- * except under `CI=true`, where the suite fails instead (see the `before` hook below).
- */
-const chromiumMissing: string | false = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} not found: install the Debian "chromium" package (apt-get install -y chromium)`;
 
 function adminConfig(admin: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   return standardConfig({ node: { name: NODE_NAME }, admin: { enabled: true, ...admin } }, extra);
@@ -161,115 +141,108 @@ void describe('admin HTTP endpoints', { concurrency: 3 }, () => {
   });
 });
 
-void describe(
-  'admin UI in headless Chromium',
-  { skip: chromiumMissing !== false && process.env.CI !== 'true' ? chromiumMissing : false },
-  () => {
-    const cleanup = suiteCleanup();
-    let browser: Browser;
-    before(async () => {
-      if (chromiumMissing !== false) throw new Error(`CI=true and ${chromiumMissing}`);
-      browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+void describe('admin UI in headless Chromium', { skip: chromiumSkip }, () => {
+  const cleanup = suiteCleanup();
+  let browser: Browser;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(() => browser?.close());
+
+  /** A fresh page; uncaught script errors and CSP violations fail the test at the end. */
+  async function openPage(t: Cleanup): Promise<Page> {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    page.setDefaultTimeout(10000);
+    const problems: string[] = [];
+    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+    page.on('console', (msg) => {
+      if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
     });
-    after(() => browser?.close());
-
-    /** A fresh page; uncaught script errors and CSP violations fail the test at the end. */
-    async function openPage(t: Cleanup): Promise<Page> {
-      const context = await browser.newContext();
-      const page = await context.newPage();
-      page.setDefaultTimeout(10000);
-      const problems: string[] = [];
-      page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-      page.on('console', (msg) => {
-        if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
-      });
-      t.after(async () => {
-        await context.close();
-        assert.deepEqual(problems, []);
-      });
-      return page;
-    }
-
-    void test('wrong password shows an error; login shows the node; actions console publishes', async (t) => {
-      const gyre = await startGyre(cleanup, { config: adminConfig({ password: PASSWORD, secret: SECRET }) });
-      const page = await openPage(t);
-      await page.goto(`${gyre.url}/`);
-
-      // Wrong password: an error, still on the login form.
-      await page.locator('#login-view').waitFor({ state: 'visible' });
-      await page.fill('#password', 'wrong-password');
-      await page.click('#login-button');
-      await page.locator('#login-error', { hasText: 'Wrong password' }).waitFor({ state: 'visible' });
-      assert.equal(await page.locator('#main-view').isVisible(), false);
-
-      // Right password: the status page lists this node.
-      await page.fill('#password', PASSWORD);
-      await page.click('#login-button');
-      await page.locator('#status-page').waitFor({ state: 'visible' });
-      const row = page.locator('#nodes tr', { hasText: NODE_NAME });
-      await row.waitFor({ state: 'visible' });
-      assert.equal(await row.locator('td').nth(1).textContent(), '0.1.0');
-      assert.equal(await row.locator('td').nth(3).textContent(), '0');
-      assert.equal(await page.locator('#total-nodes').textContent(), '1');
-
-      // A client connects; the page refreshes on its own and counts it.
-      const channel = uniq('ui');
-      const { log } = await subscriber(gyre.wsUrl, channel, t);
-      await waitFor(async () => (await row.locator('td').nth(3).textContent()) === '1', 10000, 'clients = 1');
-      assert.equal(await row.locator('td').nth(5).textContent(), '1'); // subscriptions
-      assert.equal(await row.locator('td').nth(6).textContent(), '1'); // channels
-
-      // Actions console: publish reaches the client.
-      await page.click('nav a[data-page="actions"]');
-      await page.locator('#actions-page').waitFor({ state: 'visible' });
-      await page.selectOption('#method', 'publish');
-      await page.fill('#params', JSON.stringify({ channel, data: { from: 'admin-ui' } }));
-      await page.click('#run');
-      await page.locator('#action-status', { hasText: 'publish succeeded' }).waitFor({ state: 'visible' });
-      const pub = await waitEvent(log, 'publication');
-      assert.deepEqual(pub.data, { from: 'admin-ui' });
-
-      // An API error and bad JSON are shown as errors.
-      await page.fill('#params', JSON.stringify({ channel: '', data: {} }));
-      await page.click('#run');
-      await page
-        .locator('#action-status.error', { hasText: '107 bad request' })
-        .waitFor({ state: 'visible' });
-      await page.fill('#params', '{"channel": ');
-      await page.click('#run');
-      await page.locator('#action-status.error', { hasText: 'not valid JSON' }).waitFor({ state: 'visible' });
-
-      // info through the console shows the node in the result.
-      await page.selectOption('#method', 'info');
-      await page.click('#run');
-      await page.locator('#action-result', { hasText: NODE_NAME }).waitFor({ state: 'visible' });
-
-      // Log out: back to the login form, also after a reload (token dropped).
-      await page.click('#logout');
-      await page.locator('#login-view').waitFor({ state: 'visible' });
-      await page.reload();
-      await page.locator('#login-view').waitFor({ state: 'visible' });
-      assert.equal(await page.locator('#main-view').isVisible(), false);
+    t.after(async () => {
+      await context.close();
+      assert.deepEqual(problems, []);
     });
+    return page;
+  }
 
-    void test('insecure mode under a prefix on the internal port: no login, no logout', async (t) => {
-      const internalPort = await freePort();
-      await startGyre(cleanup, {
-        config: adminConfig(
-          { insecure: true, handler_prefix: '/ops/ui' },
-          { http_server: { internal_port: String(internalPort), internal_address: '127.0.0.1' } },
-        ),
-      });
-      const page = await openPage(t);
-      await page.goto(`http://127.0.0.1:${internalPort}/ops/ui`); // redirected to /ops/ui/
-      await page.locator('#nodes tr', { hasText: NODE_NAME }).waitFor({ state: 'visible' });
-      assert.equal(await page.locator('#login-view').isVisible(), false);
-      assert.equal(await page.locator('#logout').isVisible(), false);
-      assert.equal(await page.locator('#insecure-badge').isVisible(), true);
-      await page.click('nav a[data-page="actions"]');
-      await page.selectOption('#method', 'channels');
-      await page.click('#run');
-      await page.locator('#action-status', { hasText: 'channels succeeded' }).waitFor({ state: 'visible' });
+  void test('wrong password shows an error; login shows the node; actions console publishes', async (t) => {
+    const gyre = await startGyre(cleanup, { config: adminConfig({ password: PASSWORD, secret: SECRET }) });
+    const page = await openPage(t);
+    await page.goto(`${gyre.url}/`);
+
+    // Wrong password: an error, still on the login form.
+    await page.locator('#login-view').waitFor({ state: 'visible' });
+    await page.fill('#password', 'wrong-password');
+    await page.click('#login-button');
+    await page.locator('#login-error', { hasText: 'Wrong password' }).waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#main-view').isVisible(), false);
+
+    // Right password: the status page lists this node.
+    await page.fill('#password', PASSWORD);
+    await page.click('#login-button');
+    await page.locator('#status-page').waitFor({ state: 'visible' });
+    const row = page.locator('#nodes tr', { hasText: NODE_NAME });
+    await row.waitFor({ state: 'visible' });
+    assert.equal(await row.locator('td').nth(1).textContent(), '0.1.0');
+    assert.equal(await row.locator('td').nth(3).textContent(), '0');
+    assert.equal(await page.locator('#total-nodes').textContent(), '1');
+
+    // A client connects; the page refreshes on its own and counts it.
+    const channel = uniq('ui');
+    const { log } = await subscriber(gyre.wsUrl, channel, t);
+    await waitFor(async () => (await row.locator('td').nth(3).textContent()) === '1', 10000, 'clients = 1');
+    assert.equal(await row.locator('td').nth(5).textContent(), '1'); // subscriptions
+    assert.equal(await row.locator('td').nth(6).textContent(), '1'); // channels
+
+    // Actions console: publish reaches the client.
+    await page.click('nav a[data-page="actions"]');
+    await page.locator('#actions-page').waitFor({ state: 'visible' });
+    await page.selectOption('#method', 'publish');
+    await page.fill('#params', JSON.stringify({ channel, data: { from: 'admin-ui' } }));
+    await page.click('#run');
+    await page.locator('#action-status', { hasText: 'publish succeeded' }).waitFor({ state: 'visible' });
+    const pub = await waitEvent(log, 'publication');
+    assert.deepEqual(pub.data, { from: 'admin-ui' });
+
+    // An API error and bad JSON are shown as errors.
+    await page.fill('#params', JSON.stringify({ channel: '', data: {} }));
+    await page.click('#run');
+    await page.locator('#action-status.error', { hasText: '107 bad request' }).waitFor({ state: 'visible' });
+    await page.fill('#params', '{"channel": ');
+    await page.click('#run');
+    await page.locator('#action-status.error', { hasText: 'not valid JSON' }).waitFor({ state: 'visible' });
+
+    // info through the console shows the node in the result.
+    await page.selectOption('#method', 'info');
+    await page.click('#run');
+    await page.locator('#action-result', { hasText: NODE_NAME }).waitFor({ state: 'visible' });
+
+    // Log out: back to the login form, also after a reload (token dropped).
+    await page.click('#logout');
+    await page.locator('#login-view').waitFor({ state: 'visible' });
+    await page.reload();
+    await page.locator('#login-view').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#main-view').isVisible(), false);
+  });
+
+  void test('insecure mode under a prefix on the internal port: no login, no logout', async (t) => {
+    const internalPort = await freePort();
+    await startGyre(cleanup, {
+      config: adminConfig(
+        { insecure: true, handler_prefix: '/ops/ui' },
+        { http_server: { internal_port: String(internalPort), internal_address: '127.0.0.1' } },
+      ),
     });
-  },
-);
+    const page = await openPage(t);
+    await page.goto(`http://127.0.0.1:${internalPort}/ops/ui`); // redirected to /ops/ui/
+    await page.locator('#nodes tr', { hasText: NODE_NAME }).waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#login-view').isVisible(), false);
+    assert.equal(await page.locator('#logout').isVisible(), false);
+    assert.equal(await page.locator('#insecure-badge').isVisible(), true);
+    await page.click('nav a[data-page="actions"]');
+    await page.selectOption('#method', 'channels');
+    await page.click('#run');
+    await page.locator('#action-status', { hasText: 'channels succeeded' }).waitFor({ state: 'visible' });
+  });
+});
