@@ -3,6 +3,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import https from 'node:https';
 import net, { type AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { TLSConfig } from '../config/index.js';
 import type { Router } from './router.js';
 
@@ -36,10 +37,16 @@ export interface Listener {
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /**
- * Creates a server for `router`, listens on `address:port` (port 0 = any free port). With `h2c`
- * (`http_server.h2c_external`, never with TLS) each connection's first bytes decide: the HTTP/2
- * preface goes to an HTTP/2 server (prior knowledge; extended CONNECT on, so WebSocket runs over
- * its streams as RFC 8441 has it), anything else to the HTTP/1.1 server.
+ * Creates a server for `router`, listens on `address:port` (port 0 = any free port).
+ *
+ * - With `tls`, HTTP/2 and HTTP/1.1 by ALPN, as Go's server does: browsers get HTTP/2 (many SSE
+ *   and HTTP-streaming connections share one TCP connection), other clients HTTP/1.1.
+ * - With `h2c` (`http_server.h2c_external`, never with TLS) each connection's first bytes decide:
+ *   the HTTP/2 preface goes to an HTTP/2 server (prior knowledge), anything else to HTTP/1.1.
+ *
+ * HTTP/2 servers advertise extended CONNECT, so WebSocket also runs over their streams (RFC 8441).
+ * Requests reach the router through HTTP/2's compatibility API, whose request and response have
+ * the fields the handlers use.
  */
 export async function listen(
   router: Router,
@@ -49,24 +56,24 @@ export async function listen(
   h2c = false,
 ): Promise<Listener> {
   const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => router.onRequest(req, res);
-  const http1: http.Server = tls ? https.createServer(tls, onRequest) : http.createServer(onRequest);
-  http1.on('upgrade', (req: http.IncomingMessage, socket, head: Buffer) =>
-    router.onUpgrade(req, socket, head),
-  );
-  http1.on('clientError', (_err, socket) => {
+  const onH2Request = onRequest as unknown as (
+    req: http2.Http2ServerRequest,
+    res: http2.Http2ServerResponse,
+  ) => void;
+  const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void =>
+    router.onUpgrade(req, socket, head);
+  const onClientError = (_err: Error, socket: Duplex): void => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
-  });
-  let server: net.Server = http1;
+  };
   const sessions = new Set<http2.ServerHttp2Session>();
-  /** With h2c: every accepted TCP connection, whichever server it went to. */
-  const raw = new Set<net.Socket>();
-  if (h2c && tls === undefined) {
-    // The compat API's request and response stand in for HTTP/1.1's (same fields the handlers use).
-    const h2 = http2.createServer(
-      { settings: { enableConnectProtocol: true } },
-      onRequest as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
-    );
+  /** Every accepted connection, whichever protocol it speaks (not for plain HTTP/1.1). */
+  const raw = new Set<Duplex>();
+  const track = (socket: Duplex): void => {
+    raw.add(socket);
+    socket.once('close', () => raw.delete(socket));
+  };
+  const h2Events = (h2: http2.Http2Server | http2.Http2SecureServer): void => {
     h2.on('connect', (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) =>
       router.onH2Connect(req, res),
     );
@@ -74,11 +81,35 @@ export async function listen(
       sessions.add(s);
       s.once('close', () => sessions.delete(s));
     });
+  };
+  const settings = { enableConnectProtocol: true };
+
+  let server: net.Server;
+  let http1: http.Server | undefined;
+  if (tls !== undefined) {
+    const secure = http2.createSecureServer({ ...tls, allowHTTP1: true, settings }, onH2Request);
+    secure.on('upgrade', onUpgrade);
+    secure.on('clientError', onClientError);
+    secure.on('secureConnection', track);
+    h2Events(secure);
+    server = secure;
+  } else if (h2c) {
+    const h1 = http.createServer(onRequest);
+    h1.on('upgrade', onUpgrade);
+    h1.on('clientError', onClientError);
+    const h2 = http2.createServer({ settings }, onH2Request);
+    h2Events(h2);
+    http1 = h1;
     server = net.createServer((socket) => {
-      raw.add(socket);
-      socket.once('close', () => raw.delete(socket));
-      sniffProtocol(socket, http1, h2);
+      track(socket);
+      sniffProtocol(socket, h1, h2);
     });
+  } else {
+    const h1 = http.createServer(onRequest);
+    h1.on('upgrade', onUpgrade);
+    h1.on('clientError', onClientError);
+    http1 = h1;
+    server = h1;
   }
   await new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
@@ -94,13 +125,13 @@ export async function listen(
   const close = (): Promise<void> =>
     new Promise((resolve) => {
       server.close(() => resolve());
-      if (server !== http1) http1.close(() => undefined);
-      http1.closeIdleConnections();
+      if (http1 !== undefined && http1 !== server) http1.close(() => undefined);
+      http1?.closeIdleConnections();
       // GOAWAY: open streams (SSE, WebSocket) finish as the node ends its clients.
       for (const s of sessions) s.close();
     });
   const closeAllConnections = (): void => {
-    http1.closeAllConnections();
+    http1?.closeAllConnections();
     for (const socket of raw) socket.destroy();
   };
   return { server, address: a.address, port: a.port, close, closeAllConnections };

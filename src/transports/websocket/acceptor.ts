@@ -136,6 +136,7 @@ export class WebSocketAcceptor implements WriteWatcher {
       this.logger.debug({ status: ws.status, reason: ws.message }, 'websocket handshake refused');
       return;
     }
+    this.logger.debug({ url: req.url }, 'websocket over an HTTP/2 stream');
     this.accept(ws, req, stream, undefined);
   }
 
