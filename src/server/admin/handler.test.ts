@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { defaultConfig, type Config } from '../config/index.js';
 import { validateConfig } from '../config/validate.js';
 import { connectClient, startTestServer } from '../test-server.js';
 import { waitFor } from '../../../test/helpers/wait.js';
+import { selfSignedCert } from '../../../test/helpers/certs.js';
 
 const PASSWORD = 'admin-pass';
 const SECRET = 'admin-secret';
@@ -312,6 +314,44 @@ describe('custom admin UI', () => {
     assert.equal(down.status, 502);
     await down.text();
     assert.ok(s.logs.some((l) => l.msg === 'admin web proxy error'));
+  });
+});
+
+describe('admin web proxy over HTTP/2', () => {
+  it('forwards an HTTP/2 request without its pseudo-headers, :authority as X-Forwarded-Host', async (t) => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const dev = http.createServer((req, res) => {
+      seen.push(req.headers);
+      res.end('dev');
+    });
+    dev.listen(0, '127.0.0.1');
+    await once(dev, 'listening');
+    t.after(() => dev.close());
+    const { cert, key } = selfSignedCert(mkdtempSync(join(tmpdir(), 'gyre-adm-h2-')), {
+      san: 'IP:127.0.0.1',
+    });
+    const s = await startTestServer(
+      t,
+      withAdmin((c) => {
+        c.admin.web_proxy_address = `http://127.0.0.1:${(dev.address() as AddressInfo).port}`;
+        c.http_server.tls = { ...c.http_server.tls, enabled: true, cert_pem: cert, key_pem: key };
+      }),
+    );
+    const session = http2.connect(s.base.replace('http:', 'https:'), { rejectUnauthorized: false });
+    t.after(() => session.close());
+    const req = session.request({ ':path': '/src/main.ts' });
+    const [h] = (await once(req, 'response')) as [http2.IncomingHttpHeaders];
+    let body = '';
+    req.setEncoding('utf8');
+    for await (const chunk of req) body += chunk as string;
+    assert.equal(h[':status'], 200);
+    assert.equal(body, 'dev');
+    assert.equal(seen.length, 1);
+    assert.deepEqual(
+      Object.keys(seen[0] ?? {}).filter((k) => k.startsWith(':')),
+      [],
+    );
+    assert.equal(seen[0]?.['x-forwarded-host'], new URL(s.base).host);
   });
 });
 

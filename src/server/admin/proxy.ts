@@ -30,7 +30,8 @@ function stripHopByHop(headers: http.IncomingHttpHeaders): http.OutgoingHttpHead
   );
   const out: http.OutgoingHttpHeaders = {};
   for (const [k, v] of Object.entries(headers)) {
-    if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k)) continue;
+    // HTTP/2 pseudo-headers (`:path`, `:authority`, ...) are not headers of the proxied request.
+    if (v === undefined || HOP_BY_HOP.has(k) || listed.has(k) || k.startsWith(':')) continue;
     out[k] = v;
   }
   return out;
@@ -83,7 +84,8 @@ export class WebProxy {
       const prior = req.headers['x-forwarded-for'];
       headers['x-forwarded-for'] = prior === undefined ? remote : `${String(prior)}, ${remote}`;
     }
-    if (req.headers.host !== undefined) headers['x-forwarded-host'] = req.headers.host;
+    const host = req.headers.host ?? req.headers[':authority'];
+    if (host !== undefined) headers['x-forwarded-host'] = String(host);
     const transport = upstream.protocol === 'https:' ? https : http;
     const out = transport.request(upstream, { method: req.method ?? 'GET', headers }, (up) => {
       res.writeHead(up.statusCode ?? 502, stripHopByHop(up.headers));
