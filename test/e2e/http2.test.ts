@@ -216,6 +216,8 @@ void describe('HTTP/2 over TLS (ALPN h2, HTTP/1.1 kept)', () => {
       config: standardConfig({
         http_server: { tls: { enabled: true, cert_pem: cert, key_pem: key } },
         uni_sse: { enabled: true },
+        http_stream: { enabled: true },
+        admin: { enabled: true, insecure: true },
       }),
     });
     base = `https://127.0.0.1:${gyre.port}`;
@@ -263,6 +265,30 @@ void describe('HTTP/2 over TLS (ALPN h2, HTTP/1.1 kept)', () => {
       status: 200,
       version: '1.1',
     });
+  });
+
+  test('HTTP/2: the admin UI page and a bidirectional HTTP-streaming connection', async () => {
+    const session = await h2session();
+    const index = session.request({ ':path': '/' });
+    const [ih] = (await once(index, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(ih[':status'], 200);
+    assert.match(String(ih['content-type']), /text\/html/);
+    index.resume();
+
+    const token = await hs256Token(HMAC_SECRET, { sub: uniq('u') });
+    const stream = session.request({
+      ':method': 'POST',
+      ':path': '/connection/http_stream',
+      'content-type': 'application/json',
+    });
+    stream.end(JSON.stringify({ id: 1, connect: { token } }));
+    const [sh] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(sh[':status'], 200);
+    let text = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (d: string) => (text += d));
+    await waitFor(() => text.includes('"id":1') && text.includes('"client"'), 5000, 'connect reply streamed');
+    stream.close();
   });
 
   test('HTTP/2: the API, a uni SSE stream and a WebSocket over a stream share one TLS connection', async () => {
