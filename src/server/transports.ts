@@ -1,4 +1,3 @@
-import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../core/logger.js';
 import type { Node } from '../core/node.js';
 import { createEmulationHandler } from '../transports/emulation/index.js';
@@ -6,6 +5,7 @@ import { createHttpStreamHandler } from '../transports/http-stream/index.js';
 import { createSseHandler } from '../transports/sse/index.js';
 import { createUniHttpStreamHandler } from '../transports/uni-http-stream/index.js';
 import { createUniSseHandler } from '../transports/uni-sse/index.js';
+import type { OriginCheck } from '../transports/shared/http.js';
 import { createUniWebSocketHandler } from '../transports/uni-websocket/index.js';
 import type { Config } from './config/index.js';
 import { handlerPath, type RouterOptions } from './http/router.js';
@@ -27,7 +27,7 @@ export function mountStreamingTransports(
   routes: RouterOptions,
   canAccept: () => boolean,
 ): MountedTransports {
-  const checkOrigin = (req: IncomingMessage): boolean => checkOriginHeader(req.headers.origin);
+  const checkOrigin: OriginCheck = (req) => checkOriginHeader(req.headers.origin);
   const endpoints = (routes.endpoints ??= new Map());
   const upgrades = (routes.upgrades ??= new Map());
   routes.canAccept = canAccept;

@@ -217,6 +217,7 @@ void describe('HTTP/2 over TLS (ALPN h2, HTTP/1.1 kept)', () => {
         http_server: { tls: { enabled: true, cert_pem: cert, key_pem: key } },
         uni_sse: { enabled: true },
         http_stream: { enabled: true },
+        uni_websocket: { enabled: true },
         admin: { enabled: true, insecure: true },
       }),
     });
@@ -289,6 +290,30 @@ void describe('HTTP/2 over TLS (ALPN h2, HTTP/1.1 kept)', () => {
     stream.on('data', (d: string) => (text += d));
     await waitFor(() => text.includes('"id":1') && text.includes('"client"'), 5000, 'connect reply streamed');
     stream.close();
+  });
+
+  test('HTTP/2: a uni WebSocket over an extended CONNECT stream gets its pushes', async () => {
+    const session = await h2session();
+    const channel = uniq('uniws');
+    const token = await hs256Token(HMAC_SECRET, { sub: uniq('u'), channels: [channel] });
+    const ws = session.request({
+      ':method': 'CONNECT',
+      ':protocol': 'websocket',
+      ':scheme': 'https',
+      ':path': `/connection/uni_websocket?cf_connect=${encodeURIComponent(JSON.stringify({ token }))}`,
+      ':authority': `127.0.0.1:${gyre.port}`,
+      'sec-websocket-version': '13',
+    });
+    const [headers] = (await once(ws, 'response')) as [http2.IncomingHttpHeaders];
+    assert.equal(headers[':status'], 200);
+    let received = Buffer.alloc(0);
+    ws.on('data', (d: Buffer) => (received = Buffer.concat([received, d])));
+    const texts = (): string[] => parseFrames(received).map((f) => f.payload.toString());
+    await waitFor(() => texts().some((t) => t.includes('"connect"')), 5000, 'connect push');
+    const r = await publishH2(session, channel, { to: 'uni' });
+    assert.equal(r.reply.error, undefined);
+    await waitFor(() => texts().some((t) => t.includes('{"to":"uni"}')), 5000, 'publication push');
+    ws.close();
   });
 
   test('HTTP/2: the API, a uni SSE stream and a WebSocket over a stream share one TLS connection', async () => {

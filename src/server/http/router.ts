@@ -5,6 +5,12 @@ import type { HttpApi } from '../api/http.js';
 import { plainError } from '../api/http.js';
 import type { WebSocketAcceptor } from '../../transports/websocket/index.js';
 
+/** A WebSocket endpoint beside the main one (see `RouterOptions.upgrades`). */
+export interface UpgradeEndpoint {
+  (req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  h2Connect?(req: Http2ServerRequest, stream: Http2ServerRequest['stream']): void;
+}
+
 /** What one listener serves. Absent parts answer 404. */
 export interface RouterOptions {
   api?: HttpApi;
@@ -22,8 +28,11 @@ export interface RouterOptions {
   initPath?: string;
   /** Extra HTTP endpoints by exact path (emulation and unidirectional transports). */
   endpoints?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
-  /** Extra WebSocket upgrade endpoints by exact path (unidirectional WebSocket). */
-  upgrades?: Map<string, (req: IncomingMessage, socket: Duplex, head: Buffer) => void>;
+  /**
+   * Extra WebSocket endpoints by exact path (unidirectional WebSocket): HTTP/1.1 upgrades, and
+   * HTTP/2 extended CONNECT streams when the endpoint has `h2Connect`.
+   */
+  upgrades?: Map<string, UpgradeEndpoint>;
   /** False when the node's connection limit is reached (503 for new connections). */
   canAccept?(): boolean;
   /** The admin UI and `/admin/*` endpoints: every path `match` accepts that nothing above took. */
@@ -159,8 +168,14 @@ export function createRouter(o: RouterOptions): Router {
         res.end();
       };
       const ws = o.websocket;
+      const path = pathOf(req.url);
+      const extra = o.upgrades?.get(path);
       if (req.headers[':protocol'] !== 'websocket') refuse(405);
-      else if (ws === undefined || pathOf(req.url) !== ws.path) refuse(404);
+      else if (extra !== undefined) {
+        if (extra.h2Connect === undefined) refuse(404);
+        else if (!o.ready() || (o.canAccept !== undefined && !o.canAccept())) refuse(503);
+        else extra.h2Connect(req, req.stream);
+      } else if (ws === undefined || path !== ws.path) refuse(404);
       else if (!o.ready()) refuse(503);
       else if (!ws.checkOrigin(req.headers.origin)) refuse(403);
       else if (ws.canAccept !== undefined && !ws.canAccept()) refuse(503);

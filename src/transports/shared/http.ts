@@ -1,8 +1,8 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { ConnectionMeta } from '../../core/transport.js';
 
 /** Decides whether a request's `Origin` is allowed (built by the server from `client.allowed_origins`). */
-export type OriginCheck = (req: IncomingMessage) => boolean;
+export type OriginCheck = (req: { headers: IncomingHttpHeaders }) => boolean;
 
 /** A Node `http` request handler as the router calls it. */
 export type HttpHandler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -21,11 +21,19 @@ export function setStreamHeaders(req: IncomingMessage, res: ServerResponse): voi
   if (req.httpVersionMajor === 1) res.setHeader('Connection', 'keep-alive');
 }
 
-/** Facts about the request for core's connecting handler. */
-export function connectionMeta(req: IncomingMessage): ConnectionMeta {
+/** What the transports read of a request: an HTTP/1.1 `IncomingMessage` or HTTP/2's. */
+export interface RequestFacts {
+  url?: string | undefined;
+  headers: IncomingHttpHeaders;
+  socket: { remoteAddress?: string | undefined };
+}
+
+/** Facts about the request for core's connecting handler: headers, remote address, URL. */
+export function connectionMeta(req: RequestFacts): ConnectionMeta {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined) continue;
+    // HTTP/2 pseudo-headers (`:method`, `:path`, ...) are not headers of the request.
+    if (v === undefined || k.startsWith(':')) continue;
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
   const meta: ConnectionMeta = { headers };
@@ -35,7 +43,7 @@ export function connectionMeta(req: IncomingMessage): ConnectionMeta {
 }
 
 /** Query parameters of the request URL. */
-export function queryOf(req: IncomingMessage): URLSearchParams {
+export function queryOf(req: { url?: string | undefined }): URLSearchParams {
   const url = req.url ?? '';
   const q = url.indexOf('?');
   return new URLSearchParams(q < 0 ? '' : url.slice(q + 1));

@@ -7,7 +7,7 @@ import type { Transport } from '../../core/transport.js';
 import { DisconnectCode, type Disconnect } from '../../protocol/codes.js';
 import type { TransportConfig as Config } from '../shared/config.js';
 import { connectErrors, uniDisconnectFor, type UniDisconnectTransforms } from '../shared/connect-errors.js';
-import { connectionMeta, queryOf, type OriginCheck } from '../shared/http.js';
+import { connectionMeta, queryOf, type OriginCheck, type RequestFacts } from '../shared/http.js';
 import { decodeUniConnect } from '../shared/uni.js';
 import { decompressedLimit, frameDeflate } from '../websocket/acceptor.js';
 import {
@@ -18,15 +18,21 @@ import {
 } from '../websocket/frames.js';
 import {
   acceptWebSocket,
+  acceptWebSocketOverH2,
   HandshakeError,
+  type H2Stream,
   type ServerWebSocket,
   type UpgradeOptions,
   type WebSocketHandlers,
 } from '../websocket/server-socket.js';
 
-/** An HTTP `upgrade` handler with a `close()` that stops its ticker and drops open sockets. */
+/**
+ * An HTTP `upgrade` handler, with `h2Connect` for an HTTP/2 extended CONNECT stream (RFC 8441)
+ * and a `close()` that stops its ticker and drops open sockets.
+ */
 export interface UpgradeHandler {
   (req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  h2Connect(req: RequestFacts, stream: H2Stream): void;
   close(): void;
 }
 
@@ -222,7 +228,7 @@ export function createUniWebSocketHandler(
     error: (_ws, err) => logger.debug({ err: err.message }, 'uni_websocket error'),
   };
 
-  const accept = (ws: ServerWebSocket, req: IncomingMessage, socket: Duplex, head: Buffer): void => {
+  const accept = (ws: ServerWebSocket, req: RequestFacts, socket: Duplex, head: Buffer | undefined): void => {
     const transport = new UniWebSocketTransport(ws, socket, settings, node, frameDeflate(ws, deflate));
     ws.user = transport;
     let client: Client;
@@ -268,6 +274,22 @@ export function createUniWebSocketHandler(
     }
     accept(ws, req, socket, head);
   }) as UpgradeHandler;
+  handler.h2Connect = (req: RequestFacts, stream: H2Stream): void => {
+    if (stopped) {
+      stream.destroy();
+      return;
+    }
+    if (!checkOrigin(req)) {
+      stream.respond({ ':status': 403 }, { endStream: true });
+      return;
+    }
+    const ws = acceptWebSocketOverH2(req.headers, stream, upgrade, handlers);
+    if (ws instanceof HandshakeError) {
+      logger.debug({ status: ws.status, reason: ws.message }, 'uni_websocket handshake refused');
+      return;
+    }
+    accept(ws, req, stream, undefined);
+  };
   handler.close = (): void => {
     stopped = true;
     if (ticker !== undefined) clearInterval(ticker);

@@ -1,10 +1,11 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../core/logger.js';
 import { noopLogger } from '../../core/logger.js';
 import type { ConnectionMeta, Transport } from '../../core/transport.js';
 import type { Codec } from '../../protocol/codec.js';
 import type { ProtocolType } from '../../protocol/types.js';
+import { connectionMeta, queryOf, type RequestFacts } from '../shared/http.js';
 import { deflateSettings, type DeflateSettings } from './frames.js';
 import {
   acceptWebSocket,
@@ -126,7 +127,7 @@ export class WebSocketAcceptor implements WriteWatcher {
    * An HTTP/2 extended CONNECT to the endpoint (RFC 8441, WebSocket over an HTTP/2 stream), after
    * the caller's checks: the same connection as an HTTP/1.1 upgrade, on the stream.
    */
-  handleH2Connect(req: UpgradeRequest, stream: H2Stream): void {
+  handleH2Connect(req: RequestFacts, stream: H2Stream): void {
     if (this.closed) {
       stream.destroy();
       return;
@@ -140,8 +141,8 @@ export class WebSocketAcceptor implements WriteWatcher {
     this.accept(ws, req, stream, undefined);
   }
 
-  private accept(ws: ServerWebSocket, req: UpgradeRequest, socket: Duplex, head: Buffer | undefined): void {
-    const query = parseQuery(req.url);
+  private accept(ws: ServerWebSocket, req: RequestFacts, socket: Duplex, head: Buffer | undefined): void {
+    const query = queryOf(req);
     const protocol: ProtocolType =
       ws.protocol === SUBPROTOCOL_PROTOBUF ||
       query.get('cf_protocol') === 'protobuf' ||
@@ -296,31 +297,4 @@ export function frameDeflate(
 ): DeflateSettings | undefined {
   if (deflate === undefined || ws.deflate === undefined) return undefined;
   return ws.deflate.serverMaxWindowBits < 15 ? undefined : deflate;
-}
-
-function parseQuery(url: string | undefined): URLSearchParams {
-  if (url === undefined) return new URLSearchParams();
-  const q = url.indexOf('?');
-  return new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
-}
-
-/** What the acceptor reads of an upgrade request (an HTTP/1.1 `IncomingMessage` or HTTP/2's). */
-export interface UpgradeRequest {
-  url?: string | undefined;
-  headers: IncomingHttpHeaders;
-  socket: { remoteAddress?: string | undefined };
-}
-
-/** Connection facts for the connecting handler: lower-cased headers, remote address, URL. */
-export function connectionMeta(req: UpgradeRequest | IncomingMessage): ConnectionMeta {
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    // HTTP/2 pseudo-headers (`:method`, `:path`, ...) are not headers of the request.
-    if (v === undefined || k.startsWith(':')) continue;
-    headers[k] = Array.isArray(v) ? v.join(', ') : v;
-  }
-  const meta: ConnectionMeta = { headers };
-  if (req.socket.remoteAddress !== undefined) meta.remoteAddress = req.socket.remoteAddress;
-  if (req.url !== undefined) meta.url = req.url;
-  return meta;
 }

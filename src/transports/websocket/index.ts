@@ -1,6 +1,5 @@
 export {
   WebSocketAcceptor,
-  connectionMeta,
   SUBPROTOCOL_JSON,
   SUBPROTOCOL_PROTOBUF,
   type ConnectionSink,
