@@ -205,6 +205,8 @@ export class Client implements ClientView {
   private staleTask: TimerTask | undefined;
   private pingTask: TimerTask | undefined;
   private pongTask: TimerTask | undefined;
+  /** When the outstanding ping went out (`metrics.now()`; 0 when metrics are off). */
+  private pingSentAt = 0;
   private expireTask: TimerTask | undefined;
   private presenceTask: TimerTask | undefined;
   private positionTask: TimerTask | undefined;
@@ -329,6 +331,7 @@ export class Client implements ClientView {
       this.pingOutstanding = false;
       this.pongTask?.cancel();
       this.pongTask = undefined;
+      if (this.pingSentAt > 0) this.node.metrics.pingPong(this.transportName, this.pingSentAt);
       return true;
     }
     const kind = commandKind(cmd);
@@ -797,6 +800,7 @@ export class Client implements ClientView {
       this.writer.enqueue(this.node.pingMessage(this.variant));
       if (this.expectsPong) {
         this.pingOutstanding = true;
+        this.pingSentAt = this.node.metrics.now();
         this.pongTask = wheel.scheduleCall(o.pongTimeout, Client.onPongTimeout, this);
       }
     }

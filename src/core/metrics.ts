@@ -33,6 +33,8 @@ export interface NodeMetrics {
   commandsReceived(transport: string, commands: readonly Command[], bytes: number): void;
   /** A client command (`connect`, `subscribe`, ...) finished; `started` came from `now()`. */
   commandDone(method: string, started: number): void;
+  /** A connection's pong arrived for the ping sent at `started` (from `now()`). */
+  pingPong(transport: string, started: number): void;
   /** An error reply was sent for a client command. */
   replyError(method: string, code: number): void;
   /** The server closed a connection with this code (not for the client going away). */
@@ -61,6 +63,7 @@ export const noopMetrics: NodeMetrics = {
   sentTally: () => undefined,
   commandsReceived: nothing,
   commandDone: nothing,
+  pingPong: nothing,
   replyError: nothing,
   serverDisconnect: nothing,
   serverUnsubscribe: nothing,

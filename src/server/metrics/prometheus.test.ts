@@ -3,7 +3,7 @@ import { afterEach, describe, it } from 'node:test';
 import { connectFake, waitFor, type FakeTransport } from '../../../test/helpers/fake-transport.js';
 import { metricType, metricValue } from '../../../test/helpers/prom.js';
 import type { NodeHandlers } from '../../core/handlers.js';
-import { Node } from '../../core/node.js';
+import { Node, type NodeOptions } from '../../core/node.js';
 import { ClientError, ErrorCode } from '../../protocol/codes.js';
 import { PrometheusMetrics, type PrometheusOptions } from './prometheus.js';
 
@@ -22,9 +22,12 @@ const handlers: NodeHandlers = {
   onPublish: async () => ({ options: { historySize: 10, historyTtl: 60_000 } }),
 };
 
-async function setup(o: Partial<PrometheusOptions> = {}): Promise<{ node: Node; m: PrometheusMetrics }> {
+async function setup(
+  o: Partial<PrometheusOptions> = {},
+  client: NodeOptions['client'] = {},
+): Promise<{ node: Node; m: PrometheusMetrics }> {
   const m = new PrometheusMetrics({ version: '9.9.9', processMetrics: false, ...o });
-  const node = new Node({ handlers, metrics: m, timerResolution: 10 });
+  const node = new Node({ handlers, metrics: m, timerResolution: 10, client });
   nodes.push(node);
   m.bindNode(node);
   await node.run();
@@ -145,6 +148,19 @@ void describe('Prometheus metrics of a node', () => {
     assert.equal(metricValue(text, recv, { transport: 'websocket', frame_type: 'subscribe' }), 3);
     assert.equal(metricValue(text, recv, { transport: 'websocket', frame_type: 'connect' }), 1);
     assert.ok((metricValue(text, `${recv}_size`, { transport: 'websocket' }) ?? 0) > 0);
+  });
+
+  void it('observes the ping/pong round trip by transport', async () => {
+    const { node, m } = await setup({}, { pingInterval: 60, pongTimeout: 500 });
+    const t = await connect(node, 'alice', 'sse');
+    await waitFor(() => t.messages.some((msg) => Object.keys(msg).length === 0), 2000, 'ping');
+    t.send({});
+    const h = 'centrifugo_client_ping_pong_duration_seconds';
+    const text = await m.metrics();
+    assert.equal(metricType(text, h), 'histogram');
+    assert.equal(metricValue(text, `${h}_count`, { transport: 'sse' }), 1);
+    assert.equal(metricValue(text, `${h}_bucket`, { transport: 'sse', le: '10' }), 1);
+    assert.ok((metricValue(text, `${h}_sum`, { transport: 'sse' }) ?? -1) >= 0);
   });
 
   void it('does not count a client going away as a server disconnect', async () => {

@@ -35,6 +35,9 @@ const BROADCAST_BUCKETS = [
   0.000001, 0.000005, 0.00001, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
   0.5, 1, 2.5, 5, 10,
 ];
+const PING_PONG_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 const RECOVERED_BUCKETS = [0, 1, 2, 3, 5, 10, 20, 50, 100, 250, 500, 1000, 2000, 5000, 10000];
 const QUANTILES = [0.5, 0.99, 0.999];
 const HTTP_METHODS = new Set([
@@ -105,6 +108,9 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
   private readonly brokerSentCells: Record<BrokerMessageType, ValueCell>;
   private readonly brokerReceivedCells: Record<BrokerMessageType, ValueCell>;
   private readonly broadcast: HistogramCell;
+  private readonly pingPongFamily: HistogramFamily;
+  /** `client_ping_pong_duration_seconds` cells by transport. */
+  private readonly pingPongCells = new Map<string, HistogramCell>();
   private readonly commandDuration: (method: string) => Timer;
   private readonly replyErrors: ValueFamily;
   private readonly disconnects: ValueFamily;
@@ -228,6 +234,12 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
       ['type', 'channel_namespace'],
       BROADCAST_BUCKETS,
     ).child('publication', NO_NS);
+    this.pingPongFamily = histogram(
+      'client_ping_pong_duration_seconds',
+      'Ping/Pong duration in seconds',
+      ['transport'],
+      PING_PONG_BUCKETS,
+    );
     this.connLimit = counter(
       'node_client_connection_limit',
       'Number of refused requests due to node client connection limit.',
@@ -430,6 +442,15 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
 
   commandDone(method: string, started: number): void {
     observe(this.commandDuration(method), (performance.now() - started) / 1000);
+  }
+
+  pingPong(transport: string, started: number): void {
+    let cell = this.pingPongCells.get(transport);
+    if (cell === undefined) {
+      cell = this.pingPongFamily.child(transport);
+      this.pingPongCells.set(transport, cell);
+    }
+    cell.observe((performance.now() - started) / 1000);
   }
 
   replyError(method: string, code: number): void {
