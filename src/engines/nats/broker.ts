@@ -87,10 +87,13 @@ export class NatsBroker implements Broker {
     return raw.prefix + (raw.replace === undefined ? channel : raw.replace(channel));
   }
 
-  private checkChannel(channel: string): void {
-    if (!this.settings.allowWildcards && isWildcard(this.subject(channel))) {
+  /** The subject of a channel this broker may use; wildcards need `allowWildcards` (else 107). */
+  private checkedSubject(channel: string): string {
+    const subject = this.subject(channel);
+    if (!this.settings.allowWildcards && isWildcard(subject)) {
       throw new ClientError(ErrorCode.badRequest, 'wildcard channels need broker.nats.allow_wildcards');
     }
+    return subject;
   }
 
   private connection(): NatsConnection {
@@ -107,9 +110,8 @@ export class NatsBroker implements Broker {
   async subscribe(channels: string[]): Promise<void> {
     const nc = this.connection();
     for (const ch of channels) {
-      this.checkChannel(ch);
+      const subject = this.checkedSubject(ch);
       if (this.subs.has(ch)) continue;
-      const subject = this.subject(ch);
       const prefixLen = this.raw?.prefix.length ?? this.settings.prefix.length + '.client.'.length;
       const sub = nc.subscribe(subject, {
         callback: (err, msg) => {
@@ -166,9 +168,9 @@ export class NatsBroker implements Broker {
     if ((options.historySize ?? 0) > 0 && (options.historyTtl ?? 0) > 0) {
       throw new ClientError(ErrorCode.notAvailable);
     }
-    this.checkChannel(channel);
+    const subject = this.checkedSubject(channel);
     if (this.raw !== undefined) {
-      this.connection().publish(this.subject(channel), data);
+      this.connection().publish(subject, data);
       return { offset: 0, epoch: '' };
     }
     const pub: Publication = { data };
@@ -176,7 +178,7 @@ export class NatsBroker implements Broker {
     if (options.tags !== undefined && Object.keys(options.tags).length > 0) pub.tags = options.tags;
     const env =
       options.useDelta === true ? { t: 'p' as const, p: pub, d: true } : { t: 'p' as const, p: pub };
-    this.connection().publish(this.subject(channel), encodeEnvelope(env));
+    this.connection().publish(subject, encodeEnvelope(env));
     return { offset: 0, epoch: '' };
   }
 
