@@ -19,6 +19,7 @@ import {
 import {
   acceptWebSocket,
   acceptWebSocketOverH2,
+  fitCloseReason,
   HandshakeError,
   type H2Stream,
   type ServerWebSocket,
@@ -53,12 +54,6 @@ function isDisconnectPush(m: Uint8Array): boolean {
   if (m.length < DISCONNECT_PREFIX.length) return false;
   for (let i = 0; i < DISCONNECT_PREFIX.length; i++) if (m[i] !== DISCONNECT_PREFIX[i]) return false;
   return true;
-}
-
-/** Close reasons must fit a close frame (123 bytes). */
-function closeReason(reason: string): string {
-  const b = Buffer.from(reason);
-  return b.length <= 123 ? reason : b.subarray(0, 123).toString();
 }
 
 /**
@@ -134,7 +129,7 @@ export class UniWebSocketTransport implements Transport {
       this.socket.end();
       return;
     }
-    this.ws.close(d.code, closeReason(d.reason));
+    this.ws.close(d.code, fitCloseReason(d.reason));
   }
 
   markClosed(): void {

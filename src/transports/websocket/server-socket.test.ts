@@ -21,6 +21,7 @@ import {
 } from '../../../test/helpers/ws-frames.js';
 import {
   acceptWebSocket,
+  fitCloseReason,
   HandshakeError,
   isValidCloseCode,
   negotiateDeflate,
@@ -313,6 +314,16 @@ describe('isValidCloseCode', () => {
       assert.equal(isValidCloseCode(code), true, String(code));
     for (const code of [0, 999, 1004, 1005, 1006, 1015, 1016, 2000, 2999, 5000, 65535])
       assert.equal(isValidCloseCode(code), false, String(code));
+  });
+});
+
+describe('fitCloseReason', () => {
+  it('keeps a reason that fits, cuts a longer one to 123 bytes at a character boundary', () => {
+    assert.equal(fitCloseReason('shutdown'), 'shutdown');
+    assert.equal(fitCloseReason('a'.repeat(123)), 'a'.repeat(123));
+    assert.equal(fitCloseReason('a'.repeat(200)), 'a'.repeat(123));
+    // 62 two-byte characters are 124 bytes: one goes, no half character is left.
+    assert.equal(fitCloseReason('é'.repeat(62)), 'é'.repeat(61));
   });
 });
 

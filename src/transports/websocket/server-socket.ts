@@ -77,6 +77,16 @@ const OP_CLOSE = 0x8;
 const OP_PING = 0x9;
 const OP_PONG = 0xa;
 
+/** Largest close reason a close frame can carry (125 bytes minus the 2-byte code). */
+const MAX_CLOSE_REASON = 123;
+
+/** `reason` cut to what a close frame can carry, whole characters only. */
+export function fitCloseReason(reason: string): string {
+  let r = reason;
+  while (Buffer.byteLength(r) > MAX_CLOSE_REASON) r = r.slice(0, -1);
+  return r;
+}
+
 /** Close codes a peer may send (RFC 6455 section 7.4, and the 3000-4999 ranges). */
 export function isValidCloseCode(code: number): boolean {
   return (
@@ -423,7 +433,8 @@ export class ServerWebSocket {
    */
   close(code: number, reason = ''): void {
     if (!isValidCloseCode(code)) throw new RangeError(`invalid WebSocket close code ${code}`);
-    if (Buffer.byteLength(reason) > 123) throw new RangeError('close reason longer than 123 bytes');
+    if (Buffer.byteLength(reason) > MAX_CLOSE_REASON)
+      throw new RangeError(`close reason longer than ${MAX_CLOSE_REASON} bytes`);
     if (this.state !== State.Open) return;
     this.state = State.Closing;
     this.socket.write(closeFrame(code, reason));

@@ -4,15 +4,12 @@ import type { Disconnect } from '../../protocol/codes.js';
 import type { ProtocolType } from '../../protocol/types.js';
 import type { ConnectionSink } from './acceptor.js';
 import { writeFrame, type DeflateSettings } from './frames.js';
-import type { ServerWebSocket } from './server-socket.js';
+import { fitCloseReason, type ServerWebSocket } from './server-socket.js';
 
 /** Tracks sockets whose last write has not reached the kernel yet (see `WebSocketAcceptor`). */
 export interface WriteWatcher {
   pending(transport: WebSocketTransport): void;
 }
-
-/** Largest close reason a close frame can carry (125 bytes minus the 2-byte code). */
-const MAX_REASON_BYTES = 123;
 
 /**
  * A bidirectional WebSocket connection as a core `Transport`.
@@ -89,7 +86,7 @@ export class WebSocketTransport implements Transport {
       return;
     }
     try {
-      this.ws.close(d.code, truncateReason(d.reason));
+      this.ws.close(d.code, fitCloseReason(d.reason));
     } catch {
       // An invalid close code for the WebSocket protocol: drop the connection instead.
       this.ws.terminate();
@@ -105,11 +102,4 @@ export class WebSocketTransport implements Transport {
   markClosed(): void {
     this.closed = true;
   }
-}
-
-function truncateReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= MAX_REASON_BYTES) return reason;
-  let r = reason;
-  while (Buffer.byteLength(r) > MAX_REASON_BYTES) r = r.slice(0, -1);
-  return r;
 }
