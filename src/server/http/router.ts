@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { HttpApi } from '../api/http.js';
 import { plainError } from '../api/http.js';
 import type { WebSocketAcceptor } from '../../transports/websocket/index.js';
+import { rejectUpgrade } from '../../transports/websocket/server-socket.js';
 
 /** A WebSocket endpoint beside the main one (see `RouterOptions.upgrades`). */
 export interface UpgradeEndpoint {
@@ -72,14 +73,6 @@ export function handlerPath(prefix: string): string {
 }
 
 const EMPTY_JSON = '{}';
-
-function rejectUpgrade(socket: Duplex, status: number, text: string): void {
-  const body = `${text}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-}
 
 /**
  * Builds the request router of one listener: WebSocket upgrades (with the Origin check ⇒ 403

@@ -21,6 +21,7 @@ import {
   acceptWebSocketOverH2,
   fitCloseReason,
   HandshakeError,
+  rejectUpgrade,
   type H2Stream,
   type ServerWebSocket,
   type UpgradeOptions,
@@ -259,7 +260,7 @@ export function createUniWebSocketHandler(
       return;
     }
     if (!checkOrigin(req)) {
-      socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+      rejectUpgrade(socket, 403, 'Forbidden');
       return;
     }
     const ws = acceptWebSocket(req, socket, upgrade, handlers);

@@ -1,6 +1,6 @@
 import { constants as bufferConstants, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 
@@ -224,17 +224,23 @@ function checkRequest(req: IncomingMessage): HandshakeError | undefined {
 }
 
 function refuse(socket: Duplex, err: HandshakeError): void {
+  rejectUpgrade(socket, err.status, err.message, err.status === 426 ? 'Sec-WebSocket-Version: 13\r\n' : '');
+}
+
+/**
+ * Answers an upgrade request that will not be upgraded with a plain-text HTTP/1.1 error
+ * (`body` plus a newline; `headers` are extra `Name: value\r\n` lines), then closes the socket.
+ */
+export function rejectUpgrade(socket: Duplex, status: number, body: string, headers = ''): void {
   if (!socket.writable) {
     socket.destroy();
     return;
   }
-  const reason =
-    err.status === 405 ? 'Method Not Allowed' : err.status === 426 ? 'Upgrade Required' : 'Bad Request';
-  const body = err.message + '\n';
+  const text = body + '\n';
   socket.end(
-    `HTTP/1.1 ${err.status} ${reason}\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\n` +
-      (err.status === 426 ? 'Sec-WebSocket-Version: 13\r\n' : '') +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\nConnection: close\r\n` +
+      `Content-Type: text/plain; charset=utf-8\r\n${headers}` +
+      `Content-Length: ${Buffer.byteLength(text)}\r\n\r\n${text}`,
   );
   socket.once('finish', () => socket.destroy());
 }
