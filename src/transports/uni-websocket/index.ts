@@ -84,12 +84,16 @@ export class UniWebSocketTransport implements Transport {
 
   constructor(
     readonly ws: ServerWebSocket,
-    private readonly socket: Duplex,
     private readonly s: UniWsSettings,
     private readonly node: Node,
     /** Set when the client negotiated permessage-deflate and the frames may be compressed. */
     readonly deflate: DeflateSettings | undefined = undefined,
   ) {}
+
+  /** The TCP socket (or HTTP/2 stream) `ws` runs on, where data frames are written. */
+  private get socket(): Duplex {
+    return this.ws.socket;
+  }
 
   bufferedAmount(): number {
     return this.ws.bufferedAmount;
@@ -224,8 +228,8 @@ export function createUniWebSocketHandler(
     error: (_ws, err) => logger.debug({ err: err.message }, 'uni_websocket error'),
   };
 
-  const accept = (ws: ServerWebSocket, req: RequestFacts, socket: Duplex, head: Buffer | undefined): void => {
-    const transport = new UniWebSocketTransport(ws, socket, settings, node, frameDeflate(ws, deflate));
+  const accept = (ws: ServerWebSocket, req: RequestFacts, head: Buffer | undefined): void => {
+    const transport = new UniWebSocketTransport(ws, settings, node, frameDeflate(ws, deflate));
     ws.user = transport;
     let client: Client;
     try {
@@ -268,7 +272,7 @@ export function createUniWebSocketHandler(
       logger.debug({ status: ws.status, reason: ws.message }, 'uni_websocket handshake refused');
       return;
     }
-    accept(ws, req, socket, head);
+    accept(ws, req, head);
   }) as UpgradeHandler;
   handler.h2Connect = (req: RequestFacts, stream: H2Stream): void => {
     if (stopped) {
@@ -284,7 +288,7 @@ export function createUniWebSocketHandler(
       logger.debug({ status: ws.status, reason: ws.message }, 'uni_websocket handshake refused');
       return;
     }
-    accept(ws, req, stream, undefined);
+    accept(ws, req, undefined);
   };
   handler.close = (): void => {
     stopped = true;

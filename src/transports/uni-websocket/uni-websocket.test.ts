@@ -171,7 +171,7 @@ describe('uni_websocket shared broadcast frames', () => {
       cork: () => {},
       uncork: () => {},
     } as unknown as Duplex;
-    const ws = { isOpen: true, bufferedAmount: 0 } as unknown as ServerWebSocket;
+    const ws = { isOpen: true, bufferedAmount: 0, socket } as unknown as ServerWebSocket;
     const settings = {
       joinPushMessages: o.join ?? false,
       disableDisconnectPush: false,
@@ -179,7 +179,7 @@ describe('uni_websocket shared broadcast frames', () => {
       disconnects: { enabled: false, transforms: [] },
       maxBuffered: 0,
     };
-    return { t: new UniWebSocketTransport(ws, socket, settings, {} as Node, o.deflate), writes };
+    return { t: new UniWebSocketTransport(ws, settings, {} as Node, o.deflate), writes };
   }
   const N = 5;
 

@@ -120,7 +120,7 @@ export class WebSocketAcceptor implements WriteWatcher {
       this.logger.debug({ status: ws.status, reason: ws.message }, 'websocket handshake refused');
       return;
     }
-    this.accept(ws, req, socket, head);
+    this.accept(ws, req, head);
   }
 
   /**
@@ -138,10 +138,10 @@ export class WebSocketAcceptor implements WriteWatcher {
       return;
     }
     this.logger.debug({ url: req.url }, 'websocket over an HTTP/2 stream');
-    this.accept(ws, req, stream, undefined);
+    this.accept(ws, req, undefined);
   }
 
-  private accept(ws: ServerWebSocket, req: RequestFacts, socket: Duplex, head: Buffer | undefined): void {
+  private accept(ws: ServerWebSocket, req: RequestFacts, head: Buffer | undefined): void {
     const query = queryOf(req);
     const protocol: ProtocolType =
       ws.protocol === SUBPROTOCOL_PROTOBUF ||
@@ -152,7 +152,6 @@ export class WebSocketAcceptor implements WriteWatcher {
     const nativePing = query.get('cf_ws_frame_ping_pong') === 'true';
     const transport = new WebSocketTransport(
       ws,
-      socket,
       protocol,
       !nativePing,
       this.options.writeTimeout > 0 ? this : undefined,

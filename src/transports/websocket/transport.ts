@@ -43,14 +43,17 @@ export class WebSocketTransport implements Transport {
 
   constructor(
     readonly ws: ServerWebSocket,
-    /** The upgraded TCP socket `ws` runs on. */
-    private readonly socket: Duplex,
     readonly protocol: ProtocolType,
     readonly protocolPing: boolean,
     private readonly watcher: WriteWatcher | undefined,
     /** Set when the client negotiated permessage-deflate and the frames may be compressed. */
     readonly deflate: DeflateSettings | undefined = undefined,
   ) {}
+
+  /** The TCP socket (or HTTP/2 stream) `ws` runs on, where data frames are written. */
+  private get socket(): Duplex {
+    return this.ws.socket;
+  }
 
   bufferedAmount(): number {
     return this.ws.bufferedAmount;

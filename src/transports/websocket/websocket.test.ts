@@ -370,8 +370,8 @@ describe('WebSocket shared broadcast frames', () => {
   function fakeTransport(protocol: ProtocolType, deflate?: ReturnType<typeof deflateSettings>) {
     const writes: Buffer[] = [];
     const socket = { destroyed: false, write: (b: Buffer) => writes.push(b) } as unknown as Duplex;
-    const ws = { isOpen: true, bufferedAmount: 0 } as unknown as ServerWebSocket;
-    return { t: new WebSocketTransport(ws, socket, protocol, true, undefined, deflate), writes };
+    const ws = { isOpen: true, bufferedAmount: 0, socket } as unknown as ServerWebSocket;
+    return { t: new WebSocketTransport(ws, protocol, true, undefined, deflate), writes };
   }
 
   for (const protocol of ['json', 'protobuf'] as const) {
