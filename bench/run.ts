@@ -56,7 +56,10 @@ options:
   --no-pin                     do not pin server / load generator with taskset
   --profile DIR                servers write V8 CPU profiles (--cpu-prof) into DIR
   --gyre-config JSON           extra Gyre config, e.g. '{"client":{"write_delay":"20ms"}}'
-  --out FILE                   result file (default bench/results/<scenario>-<time>.json)`;
+  --out FILE                   result file (default bench/results/<scenario>-<time>.json)
+environment:
+  BENCH_SERVER_NODE_ARGS='--trace-gc ...'   extra Node flags for every server process
+  BENCH_SERVER_LOG=FILE                     append every line the servers print to FILE`;
 
 const list = (s: string): number[] => s.split(',').filter(Boolean).map(Number);
 

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -89,8 +89,13 @@ export async function startTarget(kind: TargetKind, opts: StartOptions): Promise
   };
 }
 
+/**
+ * Node flags for a server process: `BENCH_SERVER_NODE_ARGS` (space-separated, e.g. `--trace-gc` or
+ * `--max-semi-space-size=16`), then the CPU profile flags of `--profile`.
+ */
 function profArgs(opts: StartOptions): string[] {
-  return opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
+  const extra = (process.env.BENCH_SERVER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return [...extra, ...(opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [])];
 }
 
 function writeGyreConfig(apiKey: string, secret: string, extra: Record<string, unknown>): string {
@@ -135,7 +140,10 @@ function waitListening(child: ChildProcess, kind: TargetKind): Promise<number> {
     };
     child.once('exit', onExit);
     const rl = createInterface({ input: child.stdout! });
+    // BENCH_SERVER_LOG: every line the server prints (its log, `--trace-gc` output) is appended there.
+    const logFile = process.env.BENCH_SERVER_LOG;
     rl.on('line', (line) => {
+      if (logFile) appendFileSync(logFile, `${line}\n`);
       try {
         const obj = JSON.parse(line) as { msg?: string; port?: number };
         if ((obj.msg === 'gyre listening' || obj.msg === 'baseline listening') && obj.port) {
