@@ -9,7 +9,11 @@
  * - `connect/http+gyre`: `http.Server` `upgrade` event + Gyre's own `acceptWebSocket` and
  *   `ServerWebSocket` (what Gyre does, without the client protocol on top);
  * - `connect/http+hand`: `http.Server` `upgrade` event, 101 answer written by hand (no `ws`);
- * - `connect/net+hand`: a bare `net.Server`, request head parsed and 101 written by hand.
+ * - `connect/net+hand`: a bare `net.Server`, request head parsed and 101 written by hand;
+ * - `connect/http+hand+2rt`: `connect/http+hand` followed by two command/reply round trips, each a
+ *   masked 120-byte client frame read by a minimal parser and a 100-byte reply frame written back:
+ *   the floor of the load generator's connect flow (upgrade, `connect`, `subscribe`) in Node,
+ *   with none of Gyre's work (no JWT, no JSON, no client state).
  *
  * Ping modes (server CPU per round trip: the server writes a `{}` text frame to every socket, each
  * client answers with a masked `{}` frame, the server reads it):
@@ -44,6 +48,7 @@ const MODES = [
   'connect/http+gyre',
   'connect/http+hand',
   'connect/net+hand',
+  'connect/http+hand+2rt',
   'ping/ws',
   'ping/gyre',
   'ping/data',
@@ -51,7 +56,7 @@ const MODES = [
 type Mode = (typeof MODES)[number];
 
 interface ToChild {
-  open?: { port: number; conns: number };
+  open?: { port: number; conns: number; roundTrips: number };
   ping?: true;
   close?: true;
 }
@@ -65,6 +70,10 @@ const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 /** Masked text frame `{}` with a zero mask key (the payload is unchanged by masking). */
 const CLIENT_PONG = Buffer.from([0x81, 0x82, 0, 0, 0, 0, 0x7b, 0x7d]);
 const SERVER_PING = Buffer.from([0x81, 0x02, 0x7b, 0x7d]);
+/** A masked 120-byte client text frame (zero mask key), standing in for `connect` / `subscribe`. */
+const CLIENT_COMMAND = Buffer.concat([Buffer.from([0x81, 0x80 | 120, 0, 0, 0, 0]), Buffer.alloc(120, 0x61)]);
+/** A 100-byte server text frame, standing in for the reply. */
+const SERVER_REPLY = Buffer.concat([Buffer.from([0x81, 100]), Buffer.alloc(100, 0x62)]);
 
 // ---------------------------------------------------------------- client side (child process)
 
@@ -72,14 +81,14 @@ function child(): void {
   const sockets: net.Socket[] = [];
   let awaiting = 0;
   process.on('message', (m: ToChild) => {
-    if (m.open) open(m.open.port, m.open.conns);
+    if (m.open) open(m.open.port, m.open.conns, m.open.roundTrips);
     if (m.ping) awaiting = sockets.length;
     if (m.close) {
       for (const s of sockets) s.destroy();
       process.exit(0);
     }
   });
-  function open(port: number, conns: number): void {
+  function open(port: number, conns: number, roundTrips: number): void {
     const request =
       `GET /ws HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`;
@@ -92,11 +101,18 @@ function child(): void {
       const s = net.connect(port, '127.0.0.1');
       s.setNoDelay(true);
       let upgraded = false;
+      let trips = roundTrips;
       s.on('connect', () => s.write(request));
       s.on('data', (chunk) => {
-        if (!upgraded) {
-          if (chunk.indexOf('\r\n\r\n') === -1) return;
-          upgraded = true;
+        if (!upgraded || trips > 0) {
+          if (!upgraded) {
+            if (chunk.indexOf('\r\n\r\n') === -1) return;
+            upgraded = true;
+          } else trips--; // a reply (one small frame per read here)
+          if (trips > 0) {
+            s.write(CLIENT_COMMAND);
+            return;
+          }
           sockets.push(s);
           done++;
           if (done === conns) process.send?.({ opened: done } satisfies FromChild);
@@ -199,6 +215,14 @@ async function startServer(mode: Mode): Promise<Server> {
         }
         return;
       }
+      if (mode === 'connect/http+hand+2rt') {
+        answer101(socket, String(req.headers['sec-websocket-key']));
+        const parse = frameCounter(() => socket.write(SERVER_REPLY));
+        socket.on('data', parse);
+        if (headBuf.length > 0) parse(headBuf);
+        sockets.push(socket);
+        return;
+      }
       if (mode === 'connect/http+hand' || mode === 'ping/data') {
         answer101(socket, String(req.headers['sec-websocket-key']));
         if (mode === 'ping/data') {
@@ -257,7 +281,8 @@ async function runMode(
   global.gc?.();
   const t0 = Date.now();
   const c0 = cpuMicros();
-  worker.send({ open: { port: server.port, conns } } satisfies ToChild);
+  const roundTrips = mode === 'connect/http+hand+2rt' ? 2 : 0;
+  worker.send({ open: { port: server.port, conns, roundTrips } } satisfies ToChild);
   await next('opened');
   const connectCpu = cpuMicros() - c0;
   const connectMs = Date.now() - t0;
