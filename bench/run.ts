@@ -55,6 +55,7 @@ options:
   --size B                     publication payload bytes (default 64)
   --no-pin                     do not pin server / load generator with taskset
   --profile DIR                servers write V8 CPU profiles (--cpu-prof) into DIR
+  --warmup N                   connect: open and close N connections before measuring (warm JIT)
   --gyre-config JSON           extra Gyre config, e.g. '{"client":{"write_delay":"20ms"}}'
   --out FILE                   result file (default bench/results/<scenario>-<time>.json)
 environment:
@@ -79,6 +80,7 @@ async function main(): Promise<number> {
       out: { type: 'string' },
       profile: { type: 'string' },
       'gyre-config': { type: 'string' },
+      warmup: { type: 'string', default: '0' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -103,6 +105,7 @@ async function main(): Promise<number> {
     serverCore: pin ? 0 : undefined,
     profileDir: values.profile,
     gyreConfig: values['gyre-config'] ? (JSON.parse(values['gyre-config']) as Record<string, unknown>) : {},
+    warmup: Number(values.warmup),
   };
   for (const t of o.targets)
     if (!['gyre', 'ws', 'socketio'].includes(t)) throw new Error(`unknown target ${t}`);

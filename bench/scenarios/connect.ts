@@ -2,6 +2,7 @@ import { LoadGen } from '../loadgen/index.js';
 import { processCpuMicros } from '../lib/proc.js';
 import { printTable } from '../lib/report.js';
 import { startTarget } from '../lib/servers.js';
+import { sleep } from '../lib/measure.js';
 import { round } from '../lib/stats.js';
 import { label, protocolFor, type BenchOptions, type ScenarioResult } from './options.js';
 
@@ -9,7 +10,9 @@ import { label, protocolFor, type BenchOptions, type ScenarioResult } from './op
  * Connect rate: N connections each open a WebSocket, connect with an HS256 JWT (tokens signed
  * before the clock starts) and subscribe to their own channel; `concurrency` attempts in flight
  * per worker. Reports completed connect+subscribe per second, server CPU per connect and the
- * rate one fully busy server core would sustain at that cost (1e6 / µs per connect).
+ * rate one fully busy server core would sustain at that cost (1e6 / µs per connect). With
+ * `--warmup N`, N connections are opened and closed first, so the measured batch runs on warm
+ * (JIT-compiled) code as a long-running server does; the row records `warmup`.
  */
 export async function connect(o: BenchOptions): Promise<ScenarioResult> {
   const rows: Record<string, unknown>[] = [];
@@ -22,6 +25,15 @@ export async function connect(o: BenchOptions): Promise<ScenarioResult> {
         gyreConfig: o.gyreConfig,
       });
       try {
+        if (o.warmup > 0) {
+          // A long-running server's connects run JIT-compiled code; the first thousands of a fresh
+          // process also pay for V8 compiling it. Connect and close a batch first, then let the
+          // server finish the closes before the clock starts.
+          const warm = await LoadGen.start(target, protocol, { kind: 'own' }, o.warmup, o.workers);
+          await warm.connect(o.concurrency);
+          await warm.stop();
+          await sleep(2000);
+        }
         const lg = await LoadGen.start(target, protocol, { kind: 'own' }, n, o.workers);
         const cpu0 = processCpuMicros(target.pid);
         const lgCpu0 = process.cpuUsage();
@@ -33,6 +45,7 @@ export async function connect(o: BenchOptions): Promise<ScenarioResult> {
           target: kind,
           protocol,
           conns: n,
+          warmup: o.warmup,
           connected: c.ready,
           failed: c.failed,
           firstError: c.firstError,

@@ -17,6 +17,8 @@ export interface BenchOptions {
   profileDir: string | undefined;
   /** Extra Gyre config (JSON object) deep-merged over the bench config. */
   gyreConfig: Record<string, unknown>;
+  /** connect: connections opened and closed before the measured batch (JIT warm-up), 0 = none. */
+  warmup: number;
 }
 
 /** What a scenario returns: JSON-ready data, plus whether it counts as a failure (smoke). */
