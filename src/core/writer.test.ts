@@ -104,6 +104,53 @@ void describe('Writer', () => {
     assert.deepEqual([a.t.writes[0]?.length, b.t.writes[0]?.length], [2, 1]);
   });
 
+  void it('paces the next flush after a long pass over many sockets, and not after a short one', async () => {
+    const opts = { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 0 };
+    // 100 sockets whose writes cost 0.2 ms each: a 20 ms pass, as 2,000 real socket writes would be.
+    const slow = Array.from({ length: 100 }, () => {
+      const t = recorder();
+      t.write = (m) => {
+        const until = performance.now() + 0.2;
+        while (performance.now() < until);
+        t.writes.push(m);
+      };
+      return { t, w: new Writer(t, opts, quietOwner) };
+    });
+    for (const s of slow) s.w.enqueue(enc('broadcast'));
+    await tick();
+    assert.ok(
+      slow.every((s) => s.t.writes.length === 1),
+      'the first pass is not delayed',
+    );
+    const passEnd = performance.now();
+    const next = recorder();
+    const writtenAt: number[] = [];
+    next.write = (m) => {
+      writtenAt.push(performance.now());
+      next.writes.push(m);
+    };
+    const w = new Writer(next, opts, quietOwner);
+    w.enqueue(enc(1));
+    await tick();
+    assert.equal(next.writes.length, 0, 'a message right after a long pass waits for the next one');
+    w.enqueue(enc(2));
+    await waitFor(() => next.writes.length > 0);
+    assert.deepEqual(
+      next.writes.map((m) => m.length),
+      [2],
+      'what arrived meanwhile left in one write',
+    );
+    const waited = (writtenAt[0] as number) - passEnd;
+    assert.ok(
+      waited >= 5 && waited < 100,
+      `flushed ${waited.toFixed(1)} ms after the pass (gap at most 10 ms)`,
+    );
+    // That pass was one writer: the next message goes out on the next tick again.
+    w.enqueue(enc(3));
+    await tick();
+    assert.equal(next.writes.length, 2);
+  });
+
   void it('tells its owner about overflow past queueMaxSize', () => {
     const t = recorder();
     let slow = 0;
