@@ -46,7 +46,8 @@ export interface Transport {
 export interface ConnectionMeta {
   /** Lower-cased HTTP header names of the upgrade / initial request. */
   headers: Record<string, string>;
-  remoteAddress?: string;
+  /** The client's IP address (HTTP transports read it on demand: read it while the connection is open). */
+  remoteAddress?: string | undefined;
   /** Full request URL path with query, e.g. `/connection/websocket?cf_protocol=protobuf`. */
   url?: string;
 }

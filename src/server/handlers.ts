@@ -167,11 +167,12 @@ const noHeaders: Record<string, string> = Object.freeze({});
  * the connection's lifetime).
  */
 function trimHeaders(meta: ConnectionMeta, keep: ReadonlySet<string>): void {
-  const all = meta.headers;
   if (keep.size === 0) {
+    // Without reading them first: a transport's meta may copy its request's headers only on demand.
     meta.headers = noHeaders;
     return;
   }
+  const all = meta.headers;
   const kept: Record<string, string> = {};
   for (const name of keep) {
     const v = all[name];

@@ -28,18 +28,68 @@ export interface RequestFacts {
   socket: { remoteAddress?: string | undefined };
 }
 
-/** Facts about the request for core's connecting handler: headers, remote address, URL. */
-export function connectionMeta(req: RequestFacts): ConnectionMeta {
+/** The request's headers as core wants them: names lower-cased, no HTTP/2 pseudo-headers, one string each. */
+function copyHeaders(from: IncomingHttpHeaders): Record<string, string> {
   const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
+  for (const [k, v] of Object.entries(from)) {
     // HTTP/2 pseudo-headers (`:method`, `:path`, ...) are not headers of the request.
     if (v === undefined || k.startsWith(':')) continue;
     headers[k] = Array.isArray(v) ? v.join(', ') : v;
   }
-  const meta: ConnectionMeta = { headers };
-  if (req.socket.remoteAddress !== undefined) meta.remoteAddress = req.socket.remoteAddress;
-  if (req.url !== undefined) meta.url = req.url;
-  return meta;
+  return headers;
+}
+
+/**
+ * A connection's {@link ConnectionMeta}, read from its request on demand: most connections never
+ * look at their headers (only `user_id_http_header` and proxies that forward headers do), so the
+ * copy is made the first time `headers` is read, and the remote address (a `getpeername` call) the
+ * first time `remoteAddress` is read, while the connection is open. Assigning `headers` (the server
+ * trims them once a client is connected) lets go of the request.
+ */
+class RequestMeta implements ConnectionMeta {
+  declare url?: string;
+  #req: RequestFacts | undefined;
+  #headers: Record<string, string> | undefined;
+  readonly #socket: RequestFacts['socket'];
+  #remoteAddress: string | undefined;
+  #remoteRead = false;
+
+  constructor(req: RequestFacts) {
+    this.#req = req;
+    this.#socket = req.socket;
+    if (req.url !== undefined) this.url = req.url;
+  }
+
+  get headers(): Record<string, string> {
+    if (this.#headers === undefined) {
+      this.#headers = this.#req === undefined ? {} : copyHeaders(this.#req.headers);
+      this.#req = undefined;
+    }
+    return this.#headers;
+  }
+
+  set headers(value: Record<string, string>) {
+    this.#headers = value;
+    this.#req = undefined;
+  }
+
+  get remoteAddress(): string | undefined {
+    if (!this.#remoteRead) {
+      this.#remoteRead = true;
+      this.#remoteAddress = this.#socket.remoteAddress;
+    }
+    return this.#remoteAddress;
+  }
+
+  set remoteAddress(value: string | undefined) {
+    this.#remoteRead = true;
+    this.#remoteAddress = value;
+  }
+}
+
+/** Facts about the request for core's connecting handler: headers, remote address, URL (read on demand). */
+export function connectionMeta(req: RequestFacts): ConnectionMeta {
+  return new RequestMeta(req);
 }
 
 /** Query parameters of the request URL. */
