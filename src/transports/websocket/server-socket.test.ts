@@ -1042,6 +1042,20 @@ describe('closing', () => {
     await waitFor(() => conn.closes === 1, WAIT, 'handlers.close', POLL);
   });
 
+  it('by default drops a client that never answers the close frame after 5 s, as Centrifugo does', async () => {
+    const srv = await startServer({ closeTimeout: undefined });
+    const { client, conn } = await open(srv);
+    const started = Date.now();
+    conn.ws.close(3001, 'shutdown');
+    assert.deepEqual((await client.closeFrame()).code, 3001);
+    await delay(4000);
+    assert.equal(client.closed, false, 'still waiting for the closing handshake at 4 s');
+    await waitFor(() => client.closed, 4000, 'socket closed by the default timeout', POLL);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 4900 && elapsed < 7000, `closed after ${elapsed} ms`);
+    await waitFor(() => conn.closes === 1, WAIT, 'handlers.close', POLL);
+  });
+
   it('ws.close() rejects codes a close frame may not carry and reasons over 123 bytes', async () => {
     const srv = await startServer();
     const { client, conn } = await open(srv);

@@ -44,8 +44,8 @@ export interface UpgradeOptions {
   maxDecompressedSize?: number;
   /** Close with 1007 on a text message that is not UTF-8 (off where the codec rejects it anyway). */
   validateUtf8?: boolean;
-  /** How long a closing socket waits for the client to close the connection (ms). */
-  closeTimeout?: number;
+  /** How long a closing socket waits for the client to close the connection (ms); default 5 s. */
+  closeTimeout?: number | undefined;
 }
 
 /** permessage-deflate as negotiated with one client. */
@@ -67,8 +67,12 @@ export class HandshakeError extends Error {
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 const DEFAULT_MAX_MESSAGE = 100 * 1024 * 1024;
-/** How long a socket waits for the client's close frame (or its FIN) after ours, by default. */
-export const CLOSE_TIMEOUT_MS = 30_000;
+/**
+ * How long a socket waits for the client's close frame (or its FIN) after ours, by default: the
+ * 5 s Centrifugo's WebSocket transport waits for the closing handshake before closing the TCP
+ * connection, so a client that never answers holds its socket no longer than there.
+ */
+export const CLOSE_TIMEOUT_MS = 5_000;
 
 const OP_CONTINUATION = 0x0;
 const OP_TEXT = 0x1;
