@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import type { HttpApi } from '../api/http.js';
@@ -12,17 +12,20 @@ export interface UpgradeEndpoint {
   h2Connect?(req: Http2ServerRequest, stream: Http2ServerRequest['stream']): void;
 }
 
+/** The bidirectional WebSocket endpoint of a listener. */
+export interface WebSocketRoute {
+  /** Exact path, e.g. `/connection/websocket`. */
+  path: string;
+  acceptor: WebSocketAcceptor;
+  checkOrigin(origin: string | undefined): boolean;
+  /** False when the node's connection limit is reached (503). */
+  canAccept?(): boolean;
+}
+
 /** What one listener serves. Absent parts answer 404. */
 export interface RouterOptions {
   api?: HttpApi;
-  websocket?: {
-    /** Exact path, e.g. `/connection/websocket`. */
-    path: string;
-    acceptor: WebSocketAcceptor;
-    checkOrigin(origin: string | undefined): boolean;
-    /** False when the node's connection limit is reached (503). */
-    canAccept?(): boolean;
-  };
+  websocket?: WebSocketRoute;
   /** Exact path of the health check (`{}` 200). */
   healthPath?: string;
   /** Exact path of `/connection/init` (`{}` 200). */
@@ -80,6 +83,32 @@ const EMPTY_JSON = '{}';
  * else 404.
  */
 export function createRouter(o: RouterOptions): Router {
+  /**
+   * Where a WebSocket handshake to `path` goes, with the checks an HTTP/1.1 upgrade and an HTTP/2
+   * CONNECT stream both get; a number is the status that refuses it. An extra endpoint answers 503
+   * while the node is not ready or at its connection limit (over HTTP/2, 404 first if it has no
+   * `h2Connect`); the main endpoint 404 on any other path, then 503 not ready, 403 for a refused
+   * Origin, 503 at the connection limit.
+   */
+  const admitWebSocket = (
+    path: string,
+    origin: string | undefined,
+    overH2: boolean,
+  ): number | { extra: UpgradeEndpoint } | { main: WebSocketRoute } => {
+    const extra = o.upgrades?.get(path);
+    if (extra !== undefined) {
+      if (overH2 && extra.h2Connect === undefined) return 404;
+      if (!o.ready() || (o.canAccept !== undefined && !o.canAccept())) return 503;
+      return { extra };
+    }
+    const ws = o.websocket;
+    if (ws === undefined || path !== ws.path) return 404;
+    if (!o.ready()) return 503;
+    if (!ws.checkOrigin(origin)) return 403;
+    if (ws.canAccept !== undefined && !ws.canAccept()) return 503;
+    return { main: ws };
+  };
+
   return {
     onRequest(req, res) {
       const path = pathOf(req.url);
@@ -125,54 +154,22 @@ export function createRouter(o: RouterOptions): Router {
 
     onUpgrade(req, socket, head) {
       socket.on('error', () => socket.destroy());
-      const path = pathOf(req.url);
-      const extra = o.upgrades?.get(path);
-      if (extra !== undefined) {
-        if (!o.ready()) rejectUpgrade(socket, 503, 'Service Unavailable');
-        else if (o.canAccept !== undefined && !o.canAccept())
-          rejectUpgrade(socket, 503, 'Service Unavailable');
-        else extra(req, socket, head);
-        return;
-      }
-      const ws = o.websocket;
-      if (ws === undefined || path !== ws.path) {
-        rejectUpgrade(socket, 404, 'Not Found');
-        return;
-      }
-      if (!o.ready()) {
-        rejectUpgrade(socket, 503, 'Service Unavailable');
-        return;
-      }
-      const origin = req.headers.origin;
-      if (!ws.checkOrigin(origin)) {
-        rejectUpgrade(socket, 403, 'Forbidden');
-        return;
-      }
-      if (ws.canAccept !== undefined && !ws.canAccept()) {
-        rejectUpgrade(socket, 503, 'Service Unavailable');
-        return;
-      }
-      ws.acceptor.handleUpgrade(req, socket, head);
+      const to = admitWebSocket(pathOf(req.url), req.headers.origin, false);
+      if (typeof to === 'number') rejectUpgrade(socket, to, STATUS_CODES[to] ?? '');
+      else if ('extra' in to) to.extra(req, socket, head);
+      else to.main.acceptor.handleUpgrade(req, socket, head);
     },
 
     onH2Connect(req, res) {
-      const refuse = (status: number): void => {
-        res.writeHead(status);
+      const to =
+        req.headers[':protocol'] === 'websocket'
+          ? admitWebSocket(pathOf(req.url), req.headers.origin, true)
+          : 405;
+      if (typeof to === 'number') {
+        res.writeHead(to);
         res.end();
-      };
-      const ws = o.websocket;
-      const path = pathOf(req.url);
-      const extra = o.upgrades?.get(path);
-      if (req.headers[':protocol'] !== 'websocket') refuse(405);
-      else if (extra !== undefined) {
-        if (extra.h2Connect === undefined) refuse(404);
-        else if (!o.ready() || (o.canAccept !== undefined && !o.canAccept())) refuse(503);
-        else extra.h2Connect(req, req.stream);
-      } else if (ws === undefined || path !== ws.path) refuse(404);
-      else if (!o.ready()) refuse(503);
-      else if (!ws.checkOrigin(req.headers.origin)) refuse(403);
-      else if (ws.canAccept !== undefined && !ws.canAccept()) refuse(503);
-      else ws.acceptor.handleH2Connect(req, req.stream);
+      } else if ('extra' in to) to.extra.h2Connect?.(req, req.stream);
+      else to.main.acceptor.handleH2Connect(req, req.stream);
     },
   };
 }
