@@ -75,7 +75,7 @@ interface Conn {
   pongs: number;
   closes: number;
   errors: Error[];
-  /** `data` events on the socket after `start`. */
+  /** Reads handed to the parser after `start` (shared-buffer reads or `data` events). */
   chunks: number;
 }
 
@@ -98,7 +98,8 @@ async function startServer(opts: Partial<UpgradeOptions> = {}, hooks: ServerHook
   const handlers: WebSocketHandlers = {
     message(ws, data) {
       const conn = ws.user as Conn;
-      conn.messages.push(Buffer.from(data));
+      // Kept as handed over, not copied: a message must stay intact after later reads.
+      conn.messages.push(data);
       hooks.message?.(conn, data);
     },
     pong(ws) {
@@ -132,8 +133,12 @@ async function startServer(opts: Partial<UpgradeOptions> = {}, hooks: ServerHook
     };
     result.user = conn;
     conns.push(conn);
+    const receive = result.receive.bind(result);
+    result.receive = (chunk: Buffer): void => {
+      conn.chunks++;
+      receive(chunk);
+    };
     result.start(head);
-    socket.on('data', () => conn.chunks++);
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -1106,6 +1111,106 @@ describe('closing', () => {
     assert.deepEqual(texts(conn.messages), ['last words']);
     assert.equal(client.rest().length, 0);
     assert.equal(conn.errors.length, 0);
+  });
+});
+
+describe('shared reads (plain TCP sockets read into one buffer)', () => {
+  it('reads an upgraded plain TCP socket into the shared buffer, not through data events', async () => {
+    const srv = await startServer();
+    const { client, conn } = await open(srv);
+    assert.equal(conn.ws.sharedReads, true, 'this Node version should support onread buffers');
+    let dataEvents = 0;
+    conn.ws.socket.on('data', () => dataEvents++);
+    client.send(frame(OP_TEXT, 'via the shared buffer'));
+    await waitFor(() => conn.messages.length === 1, WAIT, 'message', POLL);
+    assert.deepEqual(texts(conn.messages), ['via the shared buffer']);
+    assert.equal(dataEvents, 0);
+  });
+
+  it('keeps every message intact while other sockets read after it', async () => {
+    const srv = await startServer();
+    const a = await open(srv);
+    const b = await open(srv);
+    for (let i = 0; i < 20; i++) {
+      a.client.send(frame(OP_TEXT, `a-${i}-${'x'.repeat(i * 7)}`));
+      await waitFor(() => a.conn.messages.length === i + 1, WAIT, 'a message', POLL);
+      b.client.send(frame(OP_BINARY, Buffer.alloc(64 + i, 0xee)));
+      await waitFor(() => b.conn.messages.length === i + 1, WAIT, 'b message', POLL);
+    }
+    assert.deepEqual(
+      texts(a.conn.messages),
+      Array.from({ length: 20 }, (_, i) => `a-${i}-${'x'.repeat(i * 7)}`),
+    );
+    for (const [i, m] of b.conn.messages.entries()) assert.ok(m.equals(Buffer.alloc(64 + i, 0xee)));
+  });
+
+  it('finishes a frame split across reads when other sockets read in between', async () => {
+    const srv = await startServer();
+    const a = await open(srv);
+    const b = await open(srv);
+    const long = 'L'.repeat(300);
+    const bytes = frame(OP_TEXT, long);
+    for (const cut of [1, 3, 9, 150]) {
+      a.client.send(bytes.subarray(0, cut));
+      const reads = a.conn.chunks;
+      await waitFor(() => a.conn.chunks > reads, WAIT, 'the first part read', POLL);
+      b.client.send(frame(OP_TEXT, 'z'.repeat(400)));
+      await waitFor(() => b.conn.messages.length > 0, WAIT, 'b message', POLL);
+      b.conn.messages.length = 0;
+      a.client.send(bytes.subarray(cut));
+      await waitFor(() => a.conn.messages.length === 1, WAIT, `message cut at ${cut}`, POLL);
+      assert.equal(texts(a.conn.messages)[0], long, `cut at ${cut}`);
+      a.conn.messages.length = 0;
+    }
+  });
+
+  it('reassembles a fragmented message whose fragments came in reads of their own', async () => {
+    const srv = await startServer();
+    const a = await open(srv);
+    const b = await open(srv);
+    const parts = ['first part, ', 'second part, ', 'last part'];
+    for (const [i, part] of parts.entries()) {
+      const opcode = i === 0 ? OP_TEXT : OP_CONT;
+      const reads = a.conn.chunks;
+      a.client.send(frame(opcode, part, { fin: i === parts.length - 1 }));
+      await waitFor(() => a.conn.chunks > reads, WAIT, 'fragment read', POLL);
+      b.client.send(frame(OP_TEXT, 'q'.repeat(200)));
+      await waitFor(() => b.conn.messages.length === i + 1, WAIT, 'b message', POLL);
+    }
+    await waitFor(() => a.conn.messages.length === 1, WAIT, 'the whole message', POLL);
+    assert.deepEqual(texts(a.conn.messages), [parts.join('')]);
+  });
+
+  it('holds frames read before a pause intact until resume, across other sockets reads', async () => {
+    const srv = await startServer(
+      {},
+      {
+        message: (conn) => {
+          if (conn.messages.length === 1 && conn.key === first) conn.ws.pause();
+        },
+      },
+    );
+    let first = '';
+    const a = await open(srv);
+    first = a.conn.key;
+    const b = await open(srv);
+    a.client.send(frame(OP_TEXT, 'one'), frame(OP_TEXT, 'two'), frame(OP_TEXT, 'three'));
+    await waitFor(() => a.conn.messages.length === 1, WAIT, 'first message', POLL);
+    b.client.send(frame(OP_TEXT, 'b'.repeat(100)));
+    await waitFor(() => b.conn.messages.length === 1, WAIT, 'b message', POLL);
+    a.conn.ws.resume();
+    await waitFor(() => a.conn.messages.length === 3, WAIT, 'the held messages', POLL);
+    assert.deepEqual(texts(a.conn.messages), ['one', 'two', 'three']);
+  });
+
+  it('reads a message larger than the shared buffer', async () => {
+    const srv = await startServer({ maxMessageSize: 1 << 20 });
+    const a = await open(srv);
+    const payload = randomBytes(300_000);
+    a.client.send(frame(OP_BINARY, payload));
+    await waitFor(() => a.conn.messages.length === 1, WAIT, 'big message', POLL);
+    assert.ok(a.conn.messages[0]?.equals(payload));
+    assert.ok(a.conn.chunks >= 2, 'a 300 kB message takes several reads of a 64 KiB buffer');
   });
 });
 

@@ -1,7 +1,9 @@
 import { constants as bufferConstants, isUtf8 } from 'node:buffer';
 import { createHash } from 'node:crypto';
 import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 
 /**
@@ -113,6 +115,87 @@ type TaggedSocket = Duplex & { [kWebSocket]?: ServerWebSocket };
 
 function onData(this: TaggedSocket, chunk: Buffer): void {
   this[kWebSocket]?.receive(chunk);
+}
+
+/**
+ * Shared reads. By default every read of a Node socket mallocs a 64 KiB buffer, shrinks it to
+ * what was read, wraps it in an ArrayBuffer and a Buffer the garbage collector must later sweep,
+ * and pushes it through the Readable stream machinery to the `data` event. For a connection that
+ * mostly sends pongs and small commands that is most of what a read costs in Node (`bench/`:
+ * idle and connect). Node can instead read a socket into a buffer of the caller's and hand it to
+ * a callback (net.Socket's `onread` option); that option exists only for sockets Node creates
+ * for the caller, not for an accepted one, so its three private fields are found once on a probe
+ * socket made with it, and set on an upgraded TCP socket here. Every plain TCP WebSocket then
+ * reads into the one `READ_BUFFER` (the event loop runs one read callback at a time), and
+ * whatever must outlive the callback (a message handed to the owner, a partial frame, fragments)
+ * is copied out of it first. Where Node lacks the fields (another major version changed them),
+ * or the socket is TLS or an HTTP/2 stream, sockets read through `data` as before.
+ */
+interface OnReadKeys {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+
+function findOnReadKeys(): OnReadKeys | undefined {
+  try {
+    const buffer = Buffer.alloc(1);
+    const callback = (): boolean => true;
+    // `onread` is in Node's documentation, but not in @types/node's constructor options.
+    const probe = new Socket({ onread: { buffer, callback } } as ConstructorParameters<typeof Socket>[0]);
+    const fields = probe as unknown as Record<symbol, unknown>;
+    const keys = Object.getOwnPropertySymbols(probe);
+    const find = (name: string): symbol | undefined => keys.find((k) => k.description === name);
+    const found = { buffer: find('kBuffer'), callback: find('kBufferCb'), generator: find('kBufferGen') };
+    probe.destroy();
+    if (found.buffer === undefined || found.callback === undefined || found.generator === undefined)
+      return undefined;
+    if (fields[found.buffer] !== buffer || fields[found.callback] !== callback) return undefined;
+    return { buffer: found.buffer, callback: found.callback, generator: found.generator };
+  } catch {
+    return undefined;
+  }
+}
+
+const onReadKeys = findOnReadKeys();
+const READ_BUFFER_SIZE = 64 * 1024;
+let readBuffer: Buffer | undefined;
+
+interface TcpHandle {
+  useUserBuffer?(buf: Uint8Array): void;
+}
+
+function onSharedRead(this: TaggedSocket, n: number, buf: Buffer): boolean {
+  this[kWebSocket]?.receiveShared(buf, n);
+  return true;
+}
+
+/** Switches an upgraded plain TCP socket to shared reads; false where it cannot be. */
+function readShared(socket: TaggedSocket): boolean {
+  const keys = onReadKeys;
+  if (keys === undefined || !(socket instanceof Socket) || socket instanceof TLSSocket) return false;
+  const handle = (socket as unknown as { _handle?: TcpHandle | null })._handle;
+  // Bytes already in the Readable's buffer would be read after newer ones: keep `data` then.
+  if (typeof handle?.useUserBuffer !== 'function' || socket.readableLength > 0) return false;
+  readBuffer ??= Buffer.allocUnsafeSlow(READ_BUFFER_SIZE);
+  const fields = socket as unknown as Record<symbol, unknown>;
+  fields[keys.buffer] = readBuffer;
+  fields[keys.callback] = onSharedRead;
+  fields[keys.generator] = null;
+  handle.useUserBuffer(readBuffer);
+  return true;
+}
+
+/** True when `b` is a view of the shared read buffer (it must be copied to be kept). */
+function isShared(b: Buffer): boolean {
+  return readBuffer !== undefined && b.buffer === readBuffer.buffer;
+}
+
+function owned(bufs: Buffer[]): void {
+  for (let i = 0; i < bufs.length; i++) {
+    const b = bufs[i] as Buffer;
+    if (isShared(b)) bufs[i] = Buffer.from(b);
+  }
 }
 function onEnd(this: TaggedSocket): void {
   this[kWebSocket]?.peerEnded();
@@ -373,6 +456,10 @@ export class ServerWebSocket {
   private fragmentText = false;
   private drainScheduled = false;
   private closeTimer: NodeJS.Timeout | undefined = undefined;
+  /** True while the frames being parsed are views of the shared read buffer. */
+  private borrowed = false;
+  /** Reads go into the shared read buffer (see `readShared`), not through `data`. */
+  sharedReads = false;
   private readonly maxMessage: number;
   private readonly maxInflated: number;
 
@@ -394,7 +481,8 @@ export class ServerWebSocket {
   start(head: Buffer | undefined): void {
     const socket = this.socket as TaggedSocket;
     socket[kWebSocket] = this;
-    socket.on('data', onData);
+    this.sharedReads = readShared(socket);
+    if (!this.sharedReads) socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
@@ -465,6 +553,21 @@ export class ServerWebSocket {
     else this.queued.push(chunk);
     this.queuedBytes += chunk.length;
     if (!this.paused) this.drain();
+  }
+
+  /**
+   * A read into the shared buffer: the first `n` bytes of `buf`, valid only during this call. What
+   * is kept past it (a message handed over, unparsed bytes, fragments) is copied.
+   */
+  receiveShared(buf: Buffer, n: number): void {
+    this.borrowed = true;
+    try {
+      this.receive(buf.subarray(0, n));
+    } finally {
+      this.borrowed = false;
+      if (this.queued !== undefined) owned(this.queued);
+      if (this.fragments !== undefined) owned(this.fragments);
+    }
   }
 
   /** Socket `end`: the client sent its FIN; finish our side too. */
@@ -614,7 +717,7 @@ export class ServerWebSocket {
       throw new ProtocolError(1007, 'text message is not UTF-8');
     // Messages that arrive after our close frame are not acted on.
     if (this.state !== State.Open) return;
-    this.handlers.message(this, data);
+    this.handlers.message(this, this.borrowed && isShared(data) ? Buffer.from(data) : data);
   }
 
   /**
