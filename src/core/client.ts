@@ -329,8 +329,8 @@ export class Client implements ClientView {
         return false;
       }
       this.pingOutstanding = false;
+      // Kept (cancelled) to be re-armed by the next ping: no task allocated per ping.
       this.pongTask?.cancel();
-      this.pongTask = undefined;
       if (this.pingSentAt > 0) this.node.metrics.pingPong(this.transportName, this.pingSentAt);
       return true;
     }
@@ -801,10 +801,10 @@ export class Client implements ClientView {
       if (this.expectsPong) {
         this.pingOutstanding = true;
         this.pingSentAt = this.node.metrics.now();
-        this.pongTask = wheel.scheduleCall(o.pongTimeout, Client.onPongTimeout, this);
+        this.pongTask = wheel.scheduleCall(o.pongTimeout, Client.onPongTimeout, this, this.pongTask);
       }
     }
-    this.pingTask = wheel.scheduleCall(o.pingInterval, Client.onPing, this);
+    this.pingTask = wheel.scheduleCall(o.pingInterval, Client.onPing, this, this.pingTask);
   }
 
   /** (Re)arms the connection expiry check for `expireAt`. */

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { connectFake, waitFor } from '../../test/helpers/fake-transport.js';
 import { connected, started } from '../../test/helpers/core-nodes.js';
 import type { NodeHandlers } from './handlers.js';
-import { TimerWheel } from './timers.js';
+import { TimerWheel, type TimerTask } from './timers.js';
 
 const user: NodeHandlers = { onConnecting: async () => ({ credentials: { userId: 'u' } }) };
 
@@ -32,7 +32,7 @@ void describe('TimerWheel', () => {
     wheel.scheduleCallAt(start + 150, run, 'at');
     wheel.scheduleCall(120, run, 'cancelled').cancel();
     const first = wheel.scheduleCall(0, run, 'first');
-    assert.equal(wheel.pending, 4);
+    assert.equal(wheel.pending, 3, 'a cancelled task leaves at once');
     wheel.advance(start + 300);
     assert.deepEqual(ran, ['first', 'at']);
     first.cancel(); // already ran: cancelling afterwards is harmless
@@ -53,6 +53,115 @@ void describe('TimerWheel', () => {
     wheel.advance(start + 100);
     assert.deepEqual(ran, ['past']);
     assert.equal(wheel.pending, 0);
+    wheel.clear();
+  });
+});
+
+void describe('TimerWheel task lists', () => {
+  void it('runs the tasks of one tick in the order they were scheduled', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: number[] = [];
+    const run = (n: number): void => {
+      ran.push(n);
+    };
+    for (let i = 0; i < 6; i++) wheel.scheduleCallAt(start + 150, run, i);
+    wheel.advance(start + 300);
+    assert.deepEqual(ran, [0, 1, 2, 3, 4, 5]);
+    wheel.clear();
+  });
+
+  void it('cancelling a task at the head, middle or tail of a tick leaves the rest to run', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: number[] = [];
+    const run = (n: number): void => {
+      ran.push(n);
+    };
+    const tasks = [0, 1, 2, 3, 4].map((i) => wheel.scheduleCallAt(start + 150, run, i));
+    tasks[0]?.cancel();
+    tasks[2]?.cancel();
+    tasks[4]?.cancel();
+    tasks[2]?.cancel(); // twice is harmless
+    assert.equal(wheel.pending, 2);
+    wheel.advance(start + 300);
+    assert.deepEqual(ran, [1, 3]);
+    assert.equal(wheel.pending, 0);
+    wheel.clear();
+  });
+
+  void it('re-arms a task passed as reuse: the same object, at the new time only', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: string[] = [];
+    const run = (s: string): void => {
+      ran.push(s);
+    };
+    const t = wheel.scheduleCallAt(start + 150, run, 'old');
+    const again = wheel.scheduleCallAt(start + 450, run, 'new', t);
+    assert.equal(again, t, 'the task passed in is re-armed');
+    assert.equal(wheel.pending, 1);
+    wheel.advance(start + 300);
+    assert.deepEqual(ran, [], 'the old time no longer fires');
+    wheel.advance(start + 600);
+    assert.deepEqual(ran, ['new']);
+    // After running, the same task can be armed again.
+    assert.equal(wheel.scheduleCallAt(start + 750, run, 'third', t), t);
+    wheel.advance(start + 900);
+    assert.deepEqual(ran, ['new', 'third']);
+    // A task of another wheel is not taken over.
+    const other = new TimerWheel(100);
+    assert.notEqual(other.scheduleCallAt(start + 150, run, 'x', t), t);
+    assert.equal(wheel.pending, 0);
+    other.clear();
+    wheel.clear();
+  });
+
+  void it('a running task may cancel or re-arm later tasks of its own tick', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: string[] = [];
+    const run = (s: string): void => {
+      ran.push(s);
+    };
+    const tasks: Record<string, TimerTask> = {};
+    tasks.a = wheel.scheduleCallAt(
+      start + 150,
+      () => {
+        ran.push('a');
+        tasks.b?.cancel();
+        wheel.scheduleCallAt(start + 450, run, 'c later', tasks.c);
+      },
+      undefined,
+    );
+    tasks.b = wheel.scheduleCallAt(start + 150, run, 'b');
+    tasks.c = wheel.scheduleCallAt(start + 150, run, 'c');
+    tasks.d = wheel.scheduleCallAt(start + 150, run, 'd');
+    wheel.scheduleCallAt(start + 450, run, 'e');
+    wheel.advance(start + 300);
+    assert.deepEqual(ran, ['a', 'd']);
+    assert.equal(wheel.pending, 2);
+    wheel.advance(start + 600);
+    assert.deepEqual(ran, ['a', 'd', 'e', 'c later'], 'c was re-armed after e was scheduled');
+    assert.equal(wheel.pending, 0);
+    wheel.clear();
+  });
+
+  void it('tasks dropped by clear() can be cancelled or reused without touching new ones', () => {
+    const wheel = new TimerWheel(100);
+    const start = Date.now();
+    const ran: string[] = [];
+    const run = (s: string): void => {
+      ran.push(s);
+    };
+    const stale = wheel.scheduleCallAt(start + 150, run, 'stale');
+    wheel.clear();
+    assert.equal(wheel.pending, 0);
+    wheel.scheduleCallAt(start + 150, run, 'fresh');
+    stale.cancel();
+    assert.equal(wheel.pending, 1);
+    wheel.advance(start + 300);
+    assert.deepEqual(ran, ['fresh']);
     wheel.clear();
   });
 });
