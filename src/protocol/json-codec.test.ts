@@ -119,6 +119,18 @@ void describe('JSON: commands', () => {
     ]);
   });
 
+  void it('decodes a pong alone the same as inside a frame, a fresh object each time', () => {
+    const a = jsonCodec.decodeCommands(u8('{}'));
+    const b = jsonCodec.decodeCommands(u8('{}'));
+    assert.deepEqual(a, [{}]);
+    assert.notEqual(a[0], b[0], 'a caller may change what it got');
+    // Near misses are still decoded (or refused) as JSON.
+    assert.deepEqual(jsonCodec.decodeCommands(u8('{ }')), [{}]);
+    assert.throws(() => jsonCodec.decodeCommands(u8('{}\n\n')), /empty line/);
+    assert.throws(() => jsonCodec.decodeCommands(u8('{}x')), /invalid JSON/);
+    assert.throws(() => jsonCodec.decodeCommands(u8('{')), /invalid JSON/);
+  });
+
   void it('treats null fields as absent and ignores unknown keys', () => {
     const [cmd] = jsonCodec.decodeCommands(
       u8('{"id":3,"publish":{"channel":"c","data":null,"x":1},"future":{"a":1}}'),

@@ -207,6 +207,8 @@ function parse(text: string, what: string): unknown {
  */
 export function decodeJsonCommands(frame: Uint8Array): Command[] {
   if (frame.length === 0) throw new ProtocolDecodeError('empty frame');
+  // A pong, what an idle connection sends every ping interval: no text, no JSON.parse.
+  if (frame.length <= 3 && isPong(frame)) return [{}];
   const text = textDecoder.decode(frame);
   const out: Command[] = [];
   let start = 0;
@@ -219,6 +221,11 @@ export function decodeJsonCommands(frame: Uint8Array): Command[] {
     start = end + 1;
   }
   return out;
+}
+
+/** `{}` or `{}\n`, byte for byte. */
+function isPong(frame: Uint8Array): boolean {
+  return frame[0] === 0x7b && frame[1] === 0x7d && (frame.length === 2 || frame[2] === 0x0a);
 }
 
 /** Decodes a bare JSON ConnectRequest (unidirectional transports). `null` is an empty request. */
