@@ -116,17 +116,27 @@ type TaggedSocket = Duplex & { [kWebSocket]?: ServerWebSocket };
 function onData(this: TaggedSocket, chunk: Buffer): void {
   this[kWebSocket]?.receive(chunk);
 }
+function onEnd(this: TaggedSocket): void {
+  this[kWebSocket]?.peerEnded();
+}
+function onClose(this: TaggedSocket): void {
+  this[kWebSocket]?.socketClosed();
+}
+function onError(this: TaggedSocket, err: Error): void {
+  this[kWebSocket]?.socketError(err);
+}
 
 /**
  * Shared reads. By default every read of a Node socket mallocs a 64 KiB buffer, shrinks it to
  * what was read, wraps it in an ArrayBuffer and a Buffer the garbage collector must later sweep,
  * and pushes it through the Readable stream machinery to the `data` event. For a connection that
- * mostly sends pongs and small commands that is most of what a read costs in Node (`bench/`:
- * idle and connect). Node can instead read a socket into a buffer of the caller's and hand it to
+ * mostly sends pongs and small commands that is a large part of each read (the idle scenario's
+ * CPU per connection fell by about a third with this and the timer and pong changes of the same
+ * pass, docs/performance.md). Node can instead read a socket into a buffer of the caller's and hand it to
  * a callback (net.Socket's `onread` option); that option exists only for sockets Node creates
  * for the caller, not for an accepted one, so its three private fields are found once on a probe
  * socket made with it, and set on an upgraded TCP socket here. Every plain TCP WebSocket then
- * reads into the one `READ_BUFFER` (the event loop runs one read callback at a time), and
+ * reads into the one `readBuffer` (the event loop runs one read callback at a time), and
  * whatever must outlive the callback (a message handed to the owner, a partial frame, fragments)
  * is copied out of it first. Where Node lacks the fields (another major version changed them),
  * or the socket is TLS or an HTTP/2 stream, sockets read through `data` as before.
@@ -191,20 +201,12 @@ function isShared(b: Buffer): boolean {
   return readBuffer !== undefined && b.buffer === readBuffer.buffer;
 }
 
-function owned(bufs: Buffer[]): void {
+/** Replaces each view of the shared read buffer in `bufs` by a copy. */
+function copyShared(bufs: Buffer[]): void {
   for (let i = 0; i < bufs.length; i++) {
     const b = bufs[i] as Buffer;
     if (isShared(b)) bufs[i] = Buffer.from(b);
   }
-}
-function onEnd(this: TaggedSocket): void {
-  this[kWebSocket]?.peerEnded();
-}
-function onClose(this: TaggedSocket): void {
-  this[kWebSocket]?.socketClosed();
-}
-function onError(this: TaggedSocket, err: Error): void {
-  this[kWebSocket]?.socketError(err);
 }
 
 /**
@@ -456,10 +458,7 @@ export class ServerWebSocket {
   private fragmentText = false;
   private drainScheduled = false;
   private closeTimer: NodeJS.Timeout | undefined = undefined;
-  /** True while the frames being parsed are views of the shared read buffer. */
-  private borrowed = false;
-  /** Reads go into the shared read buffer (see `readShared`), not through `data`. */
-  sharedReads = false;
+  private shared = false;
   private readonly maxMessage: number;
   private readonly maxInflated: number;
 
@@ -481,13 +480,18 @@ export class ServerWebSocket {
   start(head: Buffer | undefined): void {
     const socket = this.socket as TaggedSocket;
     socket[kWebSocket] = this;
-    this.sharedReads = readShared(socket);
-    if (!this.sharedReads) socket.on('data', onData);
+    this.shared = readShared(socket);
+    if (!this.shared) socket.on('data', onData);
     socket.on('end', onEnd);
     socket.on('close', onClose);
     socket.on('error', onError);
     if (head !== undefined && head.length > 0) this.receive(head);
     if (!this.paused && socket.readableFlowing !== true) socket.resume();
+  }
+
+  /** Reads go into the shared read buffer (see `readShared`), not through `data` events. */
+  get sharedReads(): boolean {
+    return this.shared;
   }
 
   /** True while data frames may be sent (no close frame either way, socket not closed). */
@@ -560,13 +564,11 @@ export class ServerWebSocket {
    * is kept past it (a message handed over, unparsed bytes, fragments) is copied.
    */
   receiveShared(buf: Buffer, n: number): void {
-    this.borrowed = true;
     try {
       this.receive(buf.subarray(0, n));
     } finally {
-      this.borrowed = false;
-      if (this.queued !== undefined) owned(this.queued);
-      if (this.fragments !== undefined) owned(this.fragments);
+      if (this.queued !== undefined) copyShared(this.queued);
+      if (this.fragments !== undefined) copyShared(this.fragments);
     }
   }
 
@@ -717,7 +719,7 @@ export class ServerWebSocket {
       throw new ProtocolError(1007, 'text message is not UTF-8');
     // Messages that arrive after our close frame are not acted on.
     if (this.state !== State.Open) return;
-    this.handlers.message(this, this.borrowed && isShared(data) ? Buffer.from(data) : data);
+    this.handlers.message(this, isShared(data) ? Buffer.from(data) : data);
   }
 
   /**
