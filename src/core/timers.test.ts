@@ -57,14 +57,22 @@ void describe('TimerWheel', () => {
   });
 });
 
+/** A 100 ms wheel, its start time, and a task function recording its argument in `ran`. */
+function recorder<T>(): { wheel: TimerWheel; start: number; ran: T[]; run: (v: T) => void } {
+  const ran: T[] = [];
+  return {
+    wheel: new TimerWheel(100),
+    start: Date.now(),
+    ran,
+    run: (v: T): void => {
+      ran.push(v);
+    },
+  };
+}
+
 void describe('TimerWheel task lists', () => {
   void it('runs the tasks of one tick in the order they were scheduled', () => {
-    const wheel = new TimerWheel(100);
-    const start = Date.now();
-    const ran: number[] = [];
-    const run = (n: number): void => {
-      ran.push(n);
-    };
+    const { wheel, start, ran, run } = recorder<number>();
     for (let i = 0; i < 6; i++) wheel.scheduleCallAt(start + 150, run, i);
     wheel.advance(start + 300);
     assert.deepEqual(ran, [0, 1, 2, 3, 4, 5]);
@@ -72,12 +80,7 @@ void describe('TimerWheel task lists', () => {
   });
 
   void it('cancelling a task at the head, middle or tail of a tick leaves the rest to run', () => {
-    const wheel = new TimerWheel(100);
-    const start = Date.now();
-    const ran: number[] = [];
-    const run = (n: number): void => {
-      ran.push(n);
-    };
+    const { wheel, start, ran, run } = recorder<number>();
     const tasks = [0, 1, 2, 3, 4].map((i) => wheel.scheduleCallAt(start + 150, run, i));
     tasks[0]?.cancel();
     tasks[2]?.cancel();
@@ -91,12 +94,7 @@ void describe('TimerWheel task lists', () => {
   });
 
   void it('re-arms a task passed as reuse: the same object, at the new time only', () => {
-    const wheel = new TimerWheel(100);
-    const start = Date.now();
-    const ran: string[] = [];
-    const run = (s: string): void => {
-      ran.push(s);
-    };
+    const { wheel, start, ran, run } = recorder<string>();
     const t = wheel.scheduleCallAt(start + 150, run, 'old');
     const again = wheel.scheduleCallAt(start + 450, run, 'new', t);
     assert.equal(again, t, 'the task passed in is re-armed');
@@ -118,12 +116,7 @@ void describe('TimerWheel task lists', () => {
   });
 
   void it('a running task may cancel or re-arm later tasks of its own tick', () => {
-    const wheel = new TimerWheel(100);
-    const start = Date.now();
-    const ran: string[] = [];
-    const run = (s: string): void => {
-      ran.push(s);
-    };
+    const { wheel, start, ran, run } = recorder<string>();
     const tasks: Record<string, TimerTask> = {};
     tasks.a = wheel.scheduleCallAt(
       start + 150,
@@ -148,12 +141,7 @@ void describe('TimerWheel task lists', () => {
   });
 
   void it('tasks dropped by clear() can be cancelled or reused without touching new ones', () => {
-    const wheel = new TimerWheel(100);
-    const start = Date.now();
-    const ran: string[] = [];
-    const run = (s: string): void => {
-      ran.push(s);
-    };
+    const { wheel, start, ran, run } = recorder<string>();
     const stale = wheel.scheduleCallAt(start + 150, run, 'stale');
     wheel.clear();
     assert.equal(wheel.pending, 0);
