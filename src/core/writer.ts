@@ -32,7 +32,8 @@ export interface WriterOwner {
 export class Writer {
   /**
    * Created with the first message of a flush: `[message]` is a one-slot array, where `[]` then
-   * `push` allocates room for 17 (the largest allocation of an idle connection's ping in a heap profile).
+   * `push` allocates room for 17 (one of the larger allocations of an idle connection's ping in a
+   * heap profile, docs/performance.md).
    */
   private queue: Uint8Array[] | undefined = undefined;
   private queuedBytes = 0;
