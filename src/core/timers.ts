@@ -43,8 +43,8 @@ export class TimerWheel {
    * Why linked lists and not arrays: a connection re-arms its ping and pong tasks every ping
    * interval, and a cancelled pong deadline used to wait in its bucket's array until its tick.
    * Each task and array slot then lived long enough to be promoted to the old generation, so
-   * idle connections fed the garbage collector (most of the idle scenario's allocation after
-   * pong decoding). A task unlinks itself on cancel, and `scheduleCall` can re-arm the caller's
+   * idle connections fed the garbage collector (with the writer's queue array, the second
+   * largest allocation of an idle ping after pong decoding: docs/performance.md). A task unlinks itself on cancel, and `scheduleCall` can re-arm the caller's
    * own task, so a connection's periodic timers allocate nothing.
    */
   private readonly buckets = new Map<number, Bucket>();

@@ -132,10 +132,10 @@ function onError(this: TaggedSocket, err: Error): void {
  * and pushes it through the Readable stream machinery to the `data` event. For a connection that
  * mostly sends pongs and small commands that is a large part of each read (the idle scenario's
  * CPU per connection fell by about a third with this and the timer and pong changes of the same
- * pass, docs/performance.md). Node can instead read a socket into a buffer of the caller's and hand it to
- * a callback (net.Socket's `onread` option); that option exists only for sockets Node creates
- * for the caller, not for an accepted one, so its three private fields are found once on a probe
- * socket made with it, and set on an upgraded TCP socket here. Every plain TCP WebSocket then
+ * pass, docs/performance.md). Node can instead read a socket into a buffer of the caller's and
+ * hand it to a callback (net.Socket's `onread` option); that option exists only for sockets Node
+ * creates for the caller, not for an accepted one, so its three private fields are found once on
+ * a probe socket made with it, and set on an upgraded TCP socket here. Every plain TCP WebSocket then
  * reads into the one `readBuffer` (the event loop runs one read callback at a time), and
  * whatever must outlive the callback (a message handed to the owner, a partial frame, fragments)
  * is copied out of it first. Where Node lacks the fields (another major version changed them),
