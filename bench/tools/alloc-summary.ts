@@ -37,9 +37,10 @@ const name = (f: CallFrame): string =>
 const bySelf = new Map<string, number>();
 const byPath = new Map<string, number>();
 const walk = (n: ProfileNode, path: string[]): void => {
-  const here = [...path, name(n.callFrame)];
+  const self = name(n.callFrame);
+  const here = [...path, self];
   if (n.selfSize > 0) {
-    bySelf.set(here.at(-1) as string, (bySelf.get(here.at(-1) as string) ?? 0) + n.selfSize);
+    bySelf.set(self, (bySelf.get(self) ?? 0) + n.selfSize);
     const key = here.slice(-5).reverse().join(' < ');
     byPath.set(key, (byPath.get(key) ?? 0) + n.selfSize);
   }
