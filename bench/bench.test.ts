@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import net from 'node:net';
 import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';
 import { LoadGen } from './loadgen/index.js';
+import { RawWsClient } from './loadgen/raw-client.js';
 import { measureWindow } from './lib/measure.js';
 import { processCpuMicros, processRssBytes } from './lib/proc.js';
 import { startTarget, type RunningTarget } from './lib/servers.js';
@@ -119,4 +121,64 @@ describe('load generator', () => {
       }
     });
   }
+});
+
+/** A server frame (unmasked) with the given first byte and payload. */
+function serverFrame(b0: number, payload: Buffer): Buffer {
+  const n = payload.length;
+  const head = n < 126 ? Buffer.from([b0, n]) : Buffer.from([b0, 126, n >> 8, n & 0xff]);
+  return Buffer.concat([head, payload]);
+}
+
+describe('raw load generator client', () => {
+  it('keeps partial heads, partial frames and fragments intact across shared-buffer reads', async () => {
+    const big = Buffer.alloc(3000, 0x61);
+    const stream = Buffer.concat([
+      Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'),
+      serverFrame(0x81, Buffer.from('first')),
+      serverFrame(0x01, Buffer.from('frag-')), // text, not final
+      serverFrame(0x00, Buffer.from('ment-')), // continuation, not final
+      serverFrame(0x80, Buffer.from('ed')), // continuation, final
+      serverFrame(0x81, big),
+      serverFrame(0x81, Buffer.from('last')),
+    ]);
+    // Written a few bytes at a time, each piece its own read on the client: every boundary (inside
+    // the HTTP head, a frame header, a payload) falls between two reads of the shared buffer.
+    const server = net.createServer((sock) => {
+      sock.setNoDelay(true);
+      sock.once('data', () => {
+        let off = 0;
+        const step = (): void => {
+          if (off >= stream.length) return;
+          const n = off < 200 ? 7 : 500;
+          sock.write(stream.subarray(off, off + n));
+          off += n;
+          setTimeout(step, 2);
+        };
+        step();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      const got: string[] = [];
+      const client = new RawWsClient(`ws://127.0.0.1:${port}/`);
+      // Messages are views valid during the call only: keep copies, as the worker keeps figures.
+      client.on('message', (m: Buffer) => got.push(m.toString('latin1')));
+      await new Promise<void>((resolve, reject) => {
+        client.on('error', reject);
+        const started = Date.now();
+        const poll = setInterval(() => {
+          if (got.length === 4 || Date.now() - started > 5000) {
+            clearInterval(poll);
+            resolve();
+          }
+        }, 5);
+      });
+      assert.deepEqual(got, ['first', 'frag-ment-ed', big.toString('latin1'), 'last']);
+      client.terminate();
+    } finally {
+      server.close();
+    }
+  });
 });
