@@ -25,9 +25,10 @@ export interface WriterOwner {
  * flush, because the per-write system call dominates the cost of small messages.
  *
  * Flushes are scheduled through shared queues, never a timer or an immediate per connection: all
- * writers with something queued in this event-loop turn flush from one `setImmediate` (paced under
- * load, see {@link PACE_GAP}), and with a write delay, from one timer per delay value (writers wait
- * in due order, so the timer only ever needs the earliest due time).
+ * writers with something queued in this event-loop turn flush from one `setImmediate` (in slices
+ * of about a millisecond and paced under load, see {@link PASS_SLICE_MS} and {@link PACE_GAP}), and
+ * with a write delay, from one timer per delay value (writers wait in due order, so the timer only
+ * ever needs the earliest due time).
  */
 export class Writer {
   /**
@@ -134,36 +135,74 @@ const PACE_MIN_PASS_MS = 1;
 const PACE_GAP = 0.5;
 const PACE_MAX_GAP_MS = 10;
 
-/** Writers to flush on the next `setImmediate`, in the order they got their first message. */
+/**
+ * A pass writes for at most this long before it yields to the event loop (the rest of it continues
+ * from the next `setImmediate`). In between, the server reads what came in meanwhile: a
+ * publication then reaches the writers the pass has not visited yet in this same pass, joining the
+ * messages they already hold, instead of waiting for the pass to end and a whole next pass.
+ */
+const PASS_SLICE_MS = 1;
+
+/**
+ * Writers to flush on the next `setImmediate`, in the order they got their first message, in
+ * passes of {@link PASS_SLICE_MS} slices, paced under load.
+ */
 class ImmediateQueue {
   private writers: Writer[] = [];
   private armed = false;
   /** `performance.now()` before which the next pass does not start (0: no wait). */
   private notBefore = 0;
+  /** The pass being written, when it yielded to the event loop between two slices. */
+  private pass: Writer[] | undefined = undefined;
+  private next = 0;
+  /** Milliseconds the current pass has spent writing so far (its slices, not the gaps). */
+  private busy = 0;
 
   add(w: Writer): void {
     this.writers.push(w);
-    if (!this.armed) {
-      this.armed = true;
-      const wait = this.notBefore === 0 ? 0 : this.notBefore - performance.now();
-      if (wait >= 1) setTimeout(this.run, wait);
-      else setImmediate(this.run);
-    }
+    if (!this.armed && this.pass === undefined) this.arm();
+  }
+
+  private arm(): void {
+    this.armed = true;
+    const wait = this.notBefore === 0 ? 0 : this.notBefore - performance.now();
+    if (wait >= 1) setTimeout(this.run, wait);
+    else setImmediate(this.run);
   }
 
   private readonly run = (): void => {
     this.armed = false;
-    // Writers queued while flushing (a write that triggers another message) go to the next turn.
-    const list = this.writers;
-    this.writers = [];
+    if (this.pass === undefined) {
+      // Writers queued from here on (a write that triggers another message) go to the next pass.
+      this.pass = this.writers;
+      this.writers = [];
+      this.next = 0;
+      this.busy = 0;
+    }
+    const list = this.pass;
     const start = performance.now();
-    for (let i = 0; i < list.length; i++) flushOne(list[i] as Writer);
-    const end = performance.now();
-    const took = end - start;
+    const sliceEnd = start + PASS_SLICE_MS;
+    let i = this.next;
+    let now = start;
+    while (i < list.length) {
+      flushOne(list[i++] as Writer);
+      now = performance.now();
+      if (now >= sliceEnd) break;
+    }
+    this.busy += now - start;
+    if (i < list.length) {
+      this.next = i;
+      this.armed = true;
+      setImmediate(this.run);
+      return;
+    }
+    this.pass = undefined;
+    const took = this.busy;
     this.notBefore =
       list.length >= PACE_MIN_WRITERS && took >= PACE_MIN_PASS_MS
-        ? end + Math.min(PACE_MAX_GAP_MS, took * PACE_GAP)
+        ? now + Math.min(PACE_MAX_GAP_MS, took * PACE_GAP)
         : 0;
+    if (this.writers.length > 0) this.arm();
   };
 }
 
