@@ -153,8 +153,8 @@ void describe('Writer', () => {
    * 40 writers whose writes each take `costMs`. The first write queues a callback for the event
    * loop's next turn, as an incoming publication would be: it sends 'second' to every writer.
    */
-  function passWithArrival(costMs: number): { shapes: () => string[]; done: () => boolean } {
-    const opts = { writeDelay: 0, maxMessagesInFrame: 0, queueMaxSize: 0 };
+  function passWithArrival(costMs: number, writeDelay = 0): { shapes: () => string[]; done: () => boolean } {
+    const opts = { writeDelay, maxMessagesInFrame: 0, queueMaxSize: 0 };
     let hooked = false;
     const socks = Array.from({ length: 40 }, () => {
       const t = recorder();
@@ -184,6 +184,18 @@ void describe('Writer', () => {
     await waitFor(run.done);
     const shapes = run.shapes();
     // Visited before the yield: 'first' alone, 'second' in the next pass. After it: one write of two.
+    const split = shapes.indexOf('2');
+    assert.ok(split > 0 && split < 20, `the pass yielded after ${split} of 40 writes (${shapes.join(' ')})`);
+    assert.ok(
+      shapes.every((sh, i) => sh === (i < split ? '1+1' : '2')),
+      `every writer after the yield got both in one write: ${shapes.join(' ')}`,
+    );
+  });
+
+  void it('writes many writers due at once after a write delay in slices too', async () => {
+    const run = passWithArrival(0.25, 30);
+    await waitFor(run.done);
+    const shapes = run.shapes();
     const split = shapes.indexOf('2');
     assert.ok(split > 0 && split < 20, `the pass yielded after ${split} of 40 writes (${shapes.join(' ')})`);
     assert.ok(
