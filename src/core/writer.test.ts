@@ -178,31 +178,27 @@ void describe('Writer', () => {
     };
   }
 
-  void it('yields to the event loop within a long pass; what arrives meanwhile joins writers not yet visited', async () => {
-    // Writes of 0.25 ms each: a 10 ms pass, written in slices of about 1 ms.
-    const run = passWithArrival(0.25);
-    await waitFor(run.done);
-    const shapes = run.shapes();
-    // Visited before the yield: 'first' alone, 'second' in the next pass. After it: one write of two.
-    const split = shapes.indexOf('2');
-    assert.ok(split > 0 && split < 20, `the pass yielded after ${split} of 40 writes (${shapes.join(' ')})`);
-    assert.ok(
-      shapes.every((sh, i) => sh === (i < split ? '1+1' : '2')),
-      `every writer after the yield got both in one write: ${shapes.join(' ')}`,
-    );
-  });
-
-  void it('writes many writers due at once after a write delay in slices too', async () => {
-    const run = passWithArrival(0.25, 30);
-    await waitFor(run.done);
-    const shapes = run.shapes();
-    const split = shapes.indexOf('2');
-    assert.ok(split > 0 && split < 20, `the pass yielded after ${split} of 40 writes (${shapes.join(' ')})`);
-    assert.ok(
-      shapes.every((sh, i) => sh === (i < split ? '1+1' : '2')),
-      `every writer after the yield got both in one write: ${shapes.join(' ')}`,
-    );
-  });
+  for (const [writeDelay, what] of [
+    [0, 'a long pass'],
+    [30, 'a long pass over writers due together after a write delay'],
+  ] as const) {
+    void it(`yields to the event loop within ${what}; what arrives meanwhile joins writers not yet visited`, async () => {
+      // Writes of 0.25 ms each: a 10 ms pass, written in slices of about 1 ms.
+      const run = passWithArrival(0.25, writeDelay);
+      await waitFor(run.done);
+      const shapes = run.shapes();
+      // Visited before the yield: 'first' alone, 'second' later. After it: one write of both.
+      const split = shapes.indexOf('2');
+      assert.ok(
+        split > 0 && split < 20,
+        `the pass yielded after ${split} of 40 writes (${shapes.join(' ')})`,
+      );
+      assert.ok(
+        shapes.every((sh, i) => sh === (i < split ? '1+1' : '2')),
+        `every writer after the yield got both in one write: ${shapes.join(' ')}`,
+      );
+    });
+  }
 
   void it('writes a short pass without yielding', async () => {
     const run = passWithArrival(0);
