@@ -9,6 +9,7 @@ import { measureWindow } from './lib/measure.js';
 import { processCpuMicros, processRssBytes } from './lib/proc.js';
 import { startTarget, type RunningTarget } from './lib/servers.js';
 import { Histogram } from './lib/stats.js';
+import { waitFor } from '../test/helpers/fake-transport.js';
 
 async function publish(t: RunningTarget, channel: string, data: unknown): Promise<number> {
   const res = await fetch(t.publishUrl, {
@@ -160,24 +161,18 @@ describe('raw load generator client', () => {
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as net.AddressInfo).port;
+    const got: string[] = [];
+    const client = new RawWsClient(`ws://127.0.0.1:${port}/`);
     try {
-      const got: string[] = [];
-      const client = new RawWsClient(`ws://127.0.0.1:${port}/`);
       // Messages are views valid during the call only: keep copies, as the worker keeps figures.
       client.on('message', (m: Buffer) => got.push(m.toString('latin1')));
-      await new Promise<void>((resolve, reject) => {
-        client.on('error', reject);
-        const started = Date.now();
-        const poll = setInterval(() => {
-          if (got.length === 4 || Date.now() - started > 5000) {
-            clearInterval(poll);
-            resolve();
-          }
-        }, 5);
-      });
+      let failed: Error | undefined;
+      client.on('error', (err: Error) => (failed = err));
+      await waitFor(() => got.length === 4 || failed !== undefined, 5000, 'four messages');
+      assert.equal(failed, undefined);
       assert.deepEqual(got, ['first', 'frag-ment-ed', big.toString('latin1'), 'last']);
-      client.terminate();
     } finally {
+      client.terminate();
       server.close();
     }
   });
