@@ -50,6 +50,7 @@ export async function establishSubscription(
 ): Promise<Established> {
   const node = c.node;
   const sub: ChannelSub = {
+    client: c,
     channel,
     serverSide: params.serverSide,
     options,
@@ -68,7 +69,7 @@ export async function establishSubscription(
   if (c.info !== undefined) sub.info.conn_info = c.info;
   if (options.channelInfo !== undefined) sub.info.chan_info = options.channelInfo;
   c.subs.set(channel, sub);
-  node.hub.addSub(channel, c);
+  node.hub.addSub(channel, sub);
   try {
     await node.brokerSubscribe(channel);
     const result: SubscribeResult = {};

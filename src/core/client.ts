@@ -69,6 +69,8 @@ export interface BufferedPush {
 
 /** One channel subscription of a connection. */
 export interface ChannelSub {
+  /** The subscribed connection (the hub's channel index holds subscriptions, not clients). */
+  readonly client: Client;
   readonly channel: string;
   readonly serverSide: boolean;
   readonly options: SubscribeOptions;
@@ -621,14 +623,12 @@ export class Client implements ClientView {
    * publications, so the subscription ends with insufficient state (the client recovers).
    */
   deliverPublication(
-    channel: string,
+    sub: ChannelSub,
     pub: Publication,
     epoch: string,
     encoded: EncodedPush,
     dp?: DeltaPush,
   ): void {
-    const sub = this.subs.get(channel);
-    if (sub === undefined) return;
     const pass = sub.filter === undefined || matchFilter(sub.filter, pub.tags);
     const offset = pub.offset ?? 0;
     const useDelta = sub.delta && dp !== undefined;
@@ -674,9 +674,8 @@ export class Client implements ClientView {
   }
 
   /** Hot path: a join or leave push; only for subscriptions with `pushJoinLeave`. */
-  deliverJoinLeave(channel: string, encoded: EncodedPush): void {
-    const sub = this.subs.get(channel);
-    if (sub === undefined || !sub.options.pushJoinLeave) return;
+  deliverJoinLeave(sub: ChannelSub, encoded: EncodedPush): void {
+    if (!sub.options.pushJoinLeave) return;
     const bytes = encoded.get(this.variant);
     if (sub.buffer !== undefined) sub.buffer.push({ offset: 0, bytes });
     else this.writer.enqueue(bytes);

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Client } from './client.js';
+import type { ChannelSub, Client } from './client.js';
 import { Hub } from './hub.js';
 
 const client = (id: string, userId: string): Client => ({ id, userId }) as Client;
 const ids = (it: Iterable<Client>): string[] => [...it].map((c) => c.id);
+const sub = (c: Client, channel = 'ch'): ChannelSub => ({ client: c, channel }) as ChannelSub;
 
 void describe('Hub', () => {
   void it('indexes a user with one connection and with several', () => {
@@ -35,12 +36,14 @@ void describe('Hub', () => {
     const a = client('a', 'u1');
     const b = client('b', 'u2');
     const c = client('c', 'u3');
-    assert.equal(hub.addSub('ch', a), true);
-    assert.equal(hub.subscriberGroup('ch'), a);
+    const subA = sub(a);
+    assert.equal(hub.addSub('ch', subA), true);
+    assert.equal(hub.subscriberGroup('ch'), subA);
     assert.deepEqual([...(hub.subscribers('ch')?.keys() ?? [])], ['a']);
-    assert.equal(hub.addSub('ch', b), false);
-    assert.equal(hub.addSub('ch', a), false);
-    assert.equal(hub.addSub('ch', c), false);
+    assert.equal(hub.subscribers('ch')?.get('a'), a);
+    assert.equal(hub.addSub('ch', sub(b)), false);
+    assert.equal(hub.addSub('ch', sub(a)), false);
+    assert.equal(hub.addSub('ch', sub(c)), false);
     assert.equal(hub.numSubs, 3);
     assert.deepEqual([...(hub.subscribers('ch')?.keys() ?? [])], ['a', 'b', 'c']);
     assert.deepEqual(hub.channelCounts(), { ch: 3 });
@@ -55,12 +58,32 @@ void describe('Hub', () => {
     assert.deepEqual([hub.numSubs, hub.numChannels], [0, 0]);
   });
 
+  void it("a client's new subscription to a channel replaces its old one, alone or in a group", () => {
+    const hub = new Hub();
+    const a = client('a', 'u1');
+    const b = client('b', 'u2');
+    const first = sub(a);
+    const second = sub(a);
+    hub.addSub('ch', first);
+    assert.equal(hub.addSub('ch', second), false);
+    assert.equal(hub.subscriberGroup('ch'), second);
+    assert.equal(hub.numSubs, 1);
+    hub.addSub('ch', sub(b));
+    const third = sub(a);
+    hub.addSub('ch', third);
+    const group = hub.subscriberGroup('ch') as ReadonlyMap<string, ChannelSub>;
+    assert.equal(group.get('a'), third);
+    assert.deepEqual([...group.keys()], ['a', 'b']);
+    assert.equal(hub.numSubs, 2);
+  });
+
   void it('removing a client that is not the single subscriber leaves the channel alone', () => {
     const hub = new Hub();
     const a = client('a', 'u1');
-    hub.addSub('ch', a);
+    const subA = sub(a);
+    hub.addSub('ch', subA);
     assert.equal(hub.removeSub('ch', client('x', 'u9')), false);
-    assert.equal(hub.subscriberGroup('ch'), a);
+    assert.equal(hub.subscriberGroup('ch'), subA);
     assert.equal(hub.numSubs, 1);
   });
 });

@@ -1,77 +1,98 @@
-import type { Client } from './client.js';
+import type { ChannelSub, Client } from './client.js';
 
 /**
- * A group of clients under one key: the client itself while it is alone (the common case for a
+ * A group of entries under one key: the entry itself while it is alone (the common case for a
  * user's connections and for personal channels), a Map keyed by client id from the second one on.
  * A one-entry Map costs ~250 bytes; a direct reference costs nothing extra.
  */
-type Group = Client | Map<string, Client>;
+type Group<T> = T | Map<string, T>;
 
-function groupAdd(groups: Map<string, Group>, key: string, c: Client): boolean {
+/** Adds `e` as client `id`'s entry, replacing one it had; true when the client was not in it. */
+function groupAdd<T>(
+  groups: Map<string, Group<T>>,
+  key: string,
+  id: string,
+  e: T,
+  idOf: (e: T) => string,
+): boolean {
   const g = groups.get(key);
   if (g === undefined) {
-    groups.set(key, c);
+    groups.set(key, e);
     return true;
   }
   if (g instanceof Map) {
-    if (g.has(c.id)) return false;
-    g.set(c.id, c);
-    return true;
+    const had = g.has(id);
+    g.set(id, e);
+    return !had;
   }
-  if (g === c) return false;
+  const gid = idOf(g);
+  if (gid === id) {
+    groups.set(key, e);
+    return false;
+  }
   groups.set(
     key,
     new Map([
-      [g.id, g],
-      [c.id, c],
+      [gid, g],
+      [id, e],
     ]),
   );
   return true;
 }
 
-/** Removes `c` from the group under `key`; true when it was there. */
-function groupDelete(groups: Map<string, Group>, key: string, c: Client): boolean {
+/** Removes client `id`'s entry from the group under `key`; true when it was there. */
+function groupDelete<T>(
+  groups: Map<string, Group<T>>,
+  key: string,
+  id: string,
+  idOf: (e: T) => string,
+): boolean {
   const g = groups.get(key);
   if (g === undefined) return false;
   if (g instanceof Map) {
-    if (!g.delete(c.id)) return false;
+    if (!g.delete(id)) return false;
     if (g.size === 0) groups.delete(key);
     return true;
   }
-  if (g !== c) return false;
+  if (idOf(g) !== id) return false;
   groups.delete(key);
   return true;
 }
 
-function groupSize(g: Group | undefined): number {
+const clientId = (c: Client): string => c.id;
+const subClientId = (s: ChannelSub): string => s.client.id;
+
+function groupSize<T>(g: Group<T> | undefined): number {
   if (g === undefined) return 0;
   return g instanceof Map ? g.size : 1;
 }
 
-function groupValues(g: Group | undefined): Iterable<Client> {
+function groupValues<T>(g: Group<T> | undefined): Iterable<T> {
   if (g === undefined) return [];
   return g instanceof Map ? g.values() : [g];
 }
 
 /**
- * This node's indexes of live connections: user -> connections and channel -> subscribers.
- * Groups keyed by client id keep insertion order, so fan-out order is subscription order.
+ * This node's indexes of live connections: user -> connections and channel -> subscriptions (each
+ * one's client is `sub.client`: a broadcast reaches the subscription without a lookup in the
+ * client's own map). Groups keyed by client id keep insertion order, so fan-out order is
+ * subscription order.
  */
 export class Hub {
   readonly clients = new Map<string, Client>();
-  private readonly users = new Map<string, Group>();
-  private readonly channels = new Map<string, Group>();
+  private readonly users = new Map<string, Group<Client>>();
+  private readonly channels = new Map<string, Group<ChannelSub>>();
   private subsCount = 0;
 
   /** Registers a connected client under its user. */
   addClient(c: Client): void {
     this.clients.set(c.id, c);
-    groupAdd(this.users, c.userId, c);
+    groupAdd(this.users, c.userId, c.id, c, clientId);
   }
 
   removeClient(c: Client): void {
     if (!this.clients.delete(c.id)) return;
-    groupDelete(this.users, c.userId, c);
+    groupDelete(this.users, c.userId, c.id, clientId);
   }
 
   /** Connections of a user on this node. */
@@ -83,32 +104,37 @@ export class Hub {
     return groupSize(this.users.get(userId));
   }
 
-  /** Adds a subscriber; true when it is the channel's first on this node. */
-  addSub(channel: string, c: Client): boolean {
+  /**
+   * Adds a subscription (replacing an earlier one of the same client); true when it is the
+   * channel's first on this node.
+   */
+  addSub(channel: string, sub: ChannelSub): boolean {
     const first = !this.channels.has(channel);
-    if (groupAdd(this.channels, channel, c)) this.subsCount++;
+    if (groupAdd(this.channels, channel, sub.client.id, sub, subClientId)) this.subsCount++;
     return first;
   }
 
   /** Removes a subscriber; true when the channel has no subscriber left on this node. */
   removeSub(channel: string, c: Client): boolean {
     if (!this.channels.has(channel)) return false;
-    if (groupDelete(this.channels, channel, c)) this.subsCount--;
+    if (groupDelete(this.channels, channel, c.id, subClientId)) this.subsCount--;
     return !this.channels.has(channel);
   }
 
-  /** Subscribers of a channel by client id (a copy when the channel has a single subscriber). */
+  /** Subscribers of a channel by client id. */
   subscribers(channel: string): Map<string, Client> | undefined {
     const g = this.channels.get(channel);
-    if (g === undefined || g instanceof Map) return g;
-    return new Map([[g.id, g]]);
+    if (g === undefined) return undefined;
+    const out = new Map<string, Client>();
+    for (const sub of groupValues(g)) out.set(sub.client.id, sub.client);
+    return out;
   }
 
   /**
-   * Hot path: the subscribers of a channel without copying: one client or a Map by client id.
-   * Callers must not modify the Map.
+   * Hot path: the subscriptions to a channel without copying: one subscription or a Map by client
+   * id. Callers must not modify the Map.
    */
-  subscriberGroup(channel: string): Client | ReadonlyMap<string, Client> | undefined {
+  subscriberGroup(channel: string): ChannelSub | ReadonlyMap<string, ChannelSub> | undefined {
     return this.channels.get(channel);
   }
 

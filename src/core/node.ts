@@ -5,7 +5,7 @@ import { DisconnectCode, type Disconnect } from '../protocol/codes.js';
 import { codecFor as defaultCodecFor } from '../protocol/index.js';
 import type { ClientInfo, ProtocolType, Publication, StreamPosition } from '../protocol/types.js';
 import type { Broker, BrokerEventHandler, HistoryResult, PublishOptions, PublishResult } from './broker.js';
-import { Client } from './client.js';
+import { Client, type ChannelSub } from './client.js';
 import { NodeCluster } from './cluster.js';
 import type { ControlMessage } from './control.js';
 import type { Controller } from './controller.js';
@@ -213,9 +213,10 @@ export class Node implements NodeApi {
     );
     // Synchronous loop on purpose: no Promise per subscriber, bytes shared by all.
     if (subs instanceof Map) {
-      for (const c of subs.values()) c.deliverPublication(channel, pub, sp.epoch, encoded, dp);
+      for (const sub of subs.values()) sub.client.deliverPublication(sub, pub, sp.epoch, encoded, dp);
     } else {
-      (subs as Client).deliverPublication(channel, pub, sp.epoch, encoded, dp);
+      const sub = subs as ChannelSub;
+      sub.client.deliverPublication(sub, pub, sp.epoch, encoded, dp);
     }
     this.metrics.broadcastDone(started);
   }
@@ -227,9 +228,10 @@ export class Node implements NodeApi {
     const push = join ? { channel, join: { info } } : { channel, leave: { info } };
     const encoded = new EncodedPush(push, this.jsonCodec, this.protobufCodecLazy);
     if (subs instanceof Map) {
-      for (const c of subs.values()) c.deliverJoinLeave(channel, encoded);
+      for (const sub of subs.values()) sub.client.deliverJoinLeave(sub, encoded);
     } else {
-      (subs as Client).deliverJoinLeave(channel, encoded);
+      const sub = subs as ChannelSub;
+      sub.client.deliverJoinLeave(sub, encoded);
     }
   }
 
