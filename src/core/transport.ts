@@ -30,6 +30,11 @@ export interface Transport {
   readonly protocolPing: boolean;
   /** Bytes written but not yet flushed to the kernel, if the transport can tell. */
   bufferedAmount?(): number;
+  /**
+   * Sends one flush of encoded messages. The caller never modifies `messages` (nor the bytes)
+   * afterwards, so a transport may keep the array, e.g. to reuse a frame built for the same
+   * messages.
+   */
   write(messages: readonly Uint8Array[]): void;
   close(disconnect: Disconnect): void;
   /**

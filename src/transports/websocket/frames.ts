@@ -162,10 +162,18 @@ export interface DeflateSettings {
   readonly frameKey: symbol;
   /** Cache key of a shared message's deflate segment (for flushes of several messages). */
   readonly segmentKey: symbol;
+  /** Cache key of the frame of a flush of several shared messages (see `writeFrame`). */
+  readonly batchKey: symbol;
 }
 
 export function deflateSettings(level: number, minSize: number): DeflateSettings {
-  return { level, minSize, frameKey: Symbol('ws deflated frame'), segmentKey: Symbol('ws deflate segment') };
+  return {
+    level,
+    minSize,
+    frameKey: Symbol('ws deflated frame'),
+    segmentKey: Symbol('ws deflate segment'),
+    batchKey: Symbol('ws deflated batch frame'),
+  };
 }
 
 /** Where frames go: the upgraded TCP socket (a `Duplex`). */
@@ -177,6 +185,20 @@ export interface FrameSocket {
 
 /** Cache key of a shared message's plain frame (the frame depends on the bytes only). */
 const PLAIN_FRAME = Symbol('ws frame');
+/** Cache key of the plain frame of a flush of several shared messages (see `writeFrame`). */
+const PLAIN_BATCH = Symbol('ws batch frame');
+
+/** The frame last built for a flush of several messages, kept on the flush's last message. */
+interface BatchFrame {
+  readonly messages: readonly Uint8Array[];
+  readonly frame: Buffer;
+}
+
+function sameMessages(a: readonly Uint8Array[], b: readonly Uint8Array[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 /**
  * Payloads shorter than this are never compressed, whatever `compression_min_size` says (pings,
  * short replies): deflate cannot make them meaningfully smaller, and each would cost a zlib
@@ -197,8 +219,11 @@ export function compresses(deflate: DeflateSettings | undefined, length: number)
  * enough; returns the bytes written.
  *
  * A broadcast message (`sharedDerived`) alone in a flush has its frame built (and compressed) by
- * the first socket that sends it, and every other socket writes that same Buffer. In a flush of
- * several messages each shared message is compressed once for every socket too (its deflate
+ * the first socket that sends it, and every other socket writes that same Buffer. A flush of
+ * several messages ending in a shared one leaves its frame on that message: the subscribers of a
+ * channel usually flush the very same messages (a write delay, or publications arriving during a
+ * pass), and the next socket whose flush holds the same messages in the same order writes that
+ * frame too. Otherwise each shared message is still compressed once for every socket (its deflate
  * segment is cached), so only the concatenation is per socket.
  */
 export function writeFrame(
@@ -208,10 +233,22 @@ export function writeFrame(
   deflate: DeflateSettings | undefined,
 ): number {
   if (messages.length === 1) return writeMessageFrame(socket, protocol, messages[0] as Uint8Array, deflate);
+  const last = sharedDerived(messages[messages.length - 1] as Uint8Array);
+  // The frame depends on the messages and the socket's compression settings only.
+  const key = deflate === undefined ? PLAIN_BATCH : deflate.batchKey;
+  if (last !== undefined) {
+    const hit = last[key] as BatchFrame | undefined;
+    if (hit !== undefined && sameMessages(hit.messages, messages)) {
+      socket.write(hit.frame);
+      return hit.frame.length;
+    }
+  }
   const length = payloadLength(protocol, messages);
   const frame = compresses(deflate, length)
     ? compressedFrame(protocol, messages, length, deflate as DeflateSettings)
     : plainFrame(protocol, messages, length);
+  // The flush's array is not reused after the write (the writer starts a new one).
+  if (last !== undefined) last[key] = { messages, frame } satisfies BatchFrame;
   socket.write(frame);
   return frame.length;
 }

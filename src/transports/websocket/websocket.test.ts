@@ -415,6 +415,40 @@ describe('WebSocket shared broadcast frames', () => {
       a.t.write([codec.encodeReply({})]);
       assert.equal((a.writes[1] as Buffer)[0], protocol === 'json' ? 0x81 : 0x82, 'RSV1 clear');
     });
+
+    it(`${protocol}: sockets flushing the same shared messages in the same order write one frame`, () => {
+      const codec = codecFor(protocol);
+      const m1 = markShared(pubReply(codec, 'one'));
+      const m2 = markShared(pubReply(codec, 'two'));
+      const m3 = markShared(pubReply(codec, 'three'));
+      const own = codec.encodeReply({ id: 7 });
+      const [a, b, c, d] = [0, 1, 2, 3].map(() => fakeTransport(protocol));
+      a!.t.write([m1, m2, m3]);
+      b!.t.write([m1, m2, m3]);
+      c!.t.write([m2, m3]); // a socket that flushed m1 earlier
+      d!.t.write([own, m2, m3]); // a reply of its own in between
+      b!.t.write([m2, m1, m3]); // another order
+      const frames = [a, b, c, d].map((t) => t!.writes[0] as Buffer);
+      assert.equal(frames[0], frames[1], 'same Buffer instance');
+      assert.notEqual(frames[2], frames[0]);
+      assert.notEqual(frames[3], frames[2]);
+      const expect = (messages: Uint8Array[]): Uint8Array => new Uint8Array(codec.joinFrame(messages));
+      // Payloads here are under 64 KiB: a 2-byte header, or 4 bytes from 126 on.
+      const payload = (f: Buffer): Uint8Array => new Uint8Array(f.subarray((f[1] as number) < 126 ? 2 : 4));
+      assert.deepEqual(payload(frames[0]!), expect([m1, m2, m3]));
+      assert.deepEqual(payload(frames[2]!), expect([m2, m3]));
+      assert.deepEqual(payload(frames[3]!), expect([own, m2, m3]));
+      assert.deepEqual(payload(b!.writes[1] as Buffer), expect([m2, m1, m3]));
+
+      // Compressed sockets share their own frame, never the plain one.
+      const deflate = deflateSettings(1, 0);
+      const big = [m1, markShared(pubReply(codec, 'x'.repeat(300)))];
+      const [z1, z2, plain] = [deflate, deflate, undefined].map((s) => fakeTransport(protocol, s));
+      for (const t of [z1, z2, plain]) t!.t.write(big);
+      assert.equal(z1!.writes[0], z2!.writes[0], 'same compressed Buffer');
+      assert.equal((z1!.writes[0] as Buffer)[0], (protocol === 'json' ? 0x81 : 0x82) | 0x40, 'RSV1 set');
+      assert.equal((plain!.writes[0] as Buffer)[0], protocol === 'json' ? 0x81 : 0x82, 'RSV1 clear');
+    });
   }
 });
 
