@@ -55,7 +55,8 @@ options:
   --size B                     publication payload bytes (default 64)
   --no-pin                     do not pin server / load generator with taskset
   --profile DIR                servers write V8 CPU profiles (--cpu-prof) into DIR
-  --warmup N                   connect: open and close N connections before measuring (warm JIT)
+  --warmup N                   before measuring (warm JIT): connect opens and closes N connections;
+                               fanout publishes N times to a channel without subscribers
   --gyre-config JSON           extra Gyre config, e.g. '{"client":{"write_delay":"20ms"}}'
   --out FILE                   result file (default bench/results/<scenario>-<time>.json)
 environment:

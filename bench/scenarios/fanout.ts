@@ -1,5 +1,6 @@
 import { LoadGen } from '../loadgen/index.js';
-import { measureWindow, type WindowResult } from '../lib/measure.js';
+import { measureWindow, sleep, type WindowResult } from '../lib/measure.js';
+import { publishAtRate } from '../loadgen/publisher.js';
 import { printTable, ratio } from '../lib/report.js';
 import { startTarget, type TargetKind } from '../lib/servers.js';
 import { label, protocolFor, type BenchOptions, type ScenarioResult } from './options.js';
@@ -11,9 +12,15 @@ export interface FanoutRow extends WindowResult {
   connected: number;
 }
 
+/** Rate of the `--warmup` publications (to a channel no connection subscribes to). */
+const WARMUP_RATE = 500;
+
 /**
  * Fan-out: N connections on one channel, publications through the HTTP API at each fixed rate.
  * Every target gets a fresh server process; rates run one after the other on the same connections.
+ * With `--warmup N`, N publications to a channel without subscribers go first: a long-running
+ * server has answered many API requests, and at 10 pub/s a fresh one would run its request path
+ * in baseline-compiled code for the whole window.
  */
 export async function fanout(o: BenchOptions, channel = 'fan'): Promise<ScenarioResult> {
   const rows: FanoutRow[] = [];
@@ -39,6 +46,16 @@ export async function fanout(o: BenchOptions, channel = 'fan'): Promise<Scenario
           subscribersOf: () => c.ready,
           payloadBytes: o.payloadBytes,
         };
+        if (o.warmup > 0) {
+          await publishAtRate(
+            target,
+            () => 'warmup',
+            WARMUP_RATE,
+            (o.warmup / WARMUP_RATE) * 1000,
+            o.payloadBytes,
+          );
+          await sleep(1000);
+        }
         await measureWindow({ ...base, rate: o.rates[0] ?? 1, durationMs: 1000 }); // warm-up (JIT, buffers)
         for (const rate of o.rates) {
           const w = await measureWindow({ ...base, rate, durationMs: o.durationMs });

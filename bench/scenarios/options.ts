@@ -17,7 +17,10 @@ export interface BenchOptions {
   profileDir: string | undefined;
   /** Extra Gyre config (JSON object) deep-merged over the bench config. */
   gyreConfig: Record<string, unknown>;
-  /** connect: connections opened and closed before the measured batch (JIT warm-up), 0 = none. */
+  /**
+   * Before measuring (JIT warm-up), 0 = none. connect: connections opened and closed; fanout:
+   * publications to a channel without subscribers.
+   */
   warmup: number;
 }
 
