@@ -13,7 +13,8 @@ export interface SaturationResult {
   saturationDeliveriesPerSec: number;
   saturationPubRate: number;
   /** Which side ran out of CPU first at saturation. */
-  limitedBy: 'server' | 'loadgen' | 'unclear';
+  /** Which process was (nearly) a full core at the saturation step: both share a 2-core machine. */
+  limitedBy: 'server' | 'loadgen' | 'server+loadgen' | 'unclear';
   /** Run at 80% of the saturation publication rate. */
   at80: WindowResult;
   at80NoLossP99Under50ms: boolean;
@@ -99,8 +100,15 @@ export async function saturate(o: BenchOptions): Promise<ScenarioResult> {
       const satRate = sat.deliveriesPerSec / Math.max(1, c.ready);
       const rate80 = Math.max(1, Math.round(satRate * 0.8));
       const at80 = await measureWindow({ ...base, rate: rate80, durationMs: Math.max(o.durationMs, 10_000) });
-      const limitedBy =
-        sat.serverCpuCores >= 0.85 ? 'server' : sat.loadgenCpuCores >= 0.85 ? 'loadgen' : 'unclear';
+      const busy = (cores: number): boolean => cores >= 0.85;
+      const limitedBy: SaturationResult['limitedBy'] =
+        busy(sat.serverCpuCores) && busy(sat.loadgenCpuCores)
+          ? 'server+loadgen'
+          : busy(sat.serverCpuCores)
+            ? 'server'
+            : busy(sat.loadgenCpuCores)
+              ? 'loadgen'
+              : 'unclear';
       const res: SaturationResult = {
         target: kind,
         protocol,
