@@ -199,6 +199,7 @@ function sameMessages(a: readonly Uint8Array[], b: readonly Uint8Array[]): boole
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
+
 /**
  * Payloads shorter than this are never compressed, whatever `compression_min_size` says (pings,
  * short replies): deflate cannot make them meaningfully smaller, and each would cost a zlib
