@@ -7,14 +7,9 @@ import type { ChannelSub, Client } from './client.js';
  */
 type Group<T> = T | Map<string, T>;
 
-/** Adds `e` as client `id`'s entry, replacing one it had; true when the client was not in it. */
-function groupAdd<T>(
-  groups: Map<string, Group<T>>,
-  key: string,
-  id: string,
-  e: T,
-  idOf: (e: T) => string,
-): boolean {
+/** Adds `e` under its client's id, replacing one it had; true when the client was not in it. */
+function groupAdd<T>(groups: Map<string, Group<T>>, key: string, e: T, idOf: (e: T) => string): boolean {
+  const id = idOf(e);
   const g = groups.get(key);
   if (g === undefined) {
     groups.set(key, e);
@@ -87,7 +82,7 @@ export class Hub {
   /** Registers a connected client under its user. */
   addClient(c: Client): void {
     this.clients.set(c.id, c);
-    groupAdd(this.users, c.userId, c.id, c, clientId);
+    groupAdd(this.users, c.userId, c, clientId);
   }
 
   removeClient(c: Client): void {
@@ -110,7 +105,7 @@ export class Hub {
    */
   addSub(channel: string, sub: ChannelSub): boolean {
     const first = !this.channels.has(channel);
-    if (groupAdd(this.channels, channel, sub.client.id, sub, subClientId)) this.subsCount++;
+    if (groupAdd(this.channels, channel, sub, subClientId)) this.subsCount++;
     return first;
   }
 
