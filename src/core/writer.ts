@@ -226,6 +226,11 @@ class DelayQueue {
     this.timer = setTimeout(this.run, Math.max(1, Math.ceil(ms)));
   }
 
+  /** True when the next writer waiting, among the first `end`, is due by `now`. */
+  private dueBy(end: number, now: number): boolean {
+    return this.head < end && (this.due[this.head] as number) <= now;
+  }
+
   private readonly run = (): void => {
     this.timer = undefined;
     this.running = true;
@@ -234,7 +239,7 @@ class DelayQueue {
     const start = performance.now();
     const now = start + 1;
     const end = this.writers.length;
-    while (this.head < end && (this.due[this.head] as number) <= now) {
+    while (this.dueBy(end, now)) {
       const w = this.writers[this.head] as Writer;
       this.writers[this.head++] = undefined;
       flushOne(w);
@@ -242,7 +247,7 @@ class DelayQueue {
       // slices, like an immediate pass: the event loop reads in between.
       if (performance.now() - start >= PASS_SLICE_MS) break;
     }
-    if (this.head < end && (this.due[this.head] as number) <= now) {
+    if (this.dueBy(end, now)) {
       setImmediate(this.run);
       return;
     }
