@@ -40,7 +40,7 @@ export async function handlePresence(c: Client, id: number, req: PresenceRequest
   const handlers = c.node.handlers;
   if (!handlers.onPresence) throw new ClientError(ErrorCode.notAvailable);
   await handlers.onPresence(c, { channel });
-  const presence = await c.node.presenceManager.presence(channel);
+  const presence = await c.node.presence(channel);
   c.writeReply({ id, presence: { presence } });
 }
 
@@ -49,7 +49,7 @@ export async function handlePresenceStats(c: Client, id: number, req: PresenceSt
   const handlers = c.node.handlers;
   if (!handlers.onPresenceStats) throw new ClientError(ErrorCode.notAvailable);
   await handlers.onPresenceStats(c, { channel });
-  const s = await c.node.presenceManager.stats(channel);
+  const s = await c.node.presenceStats(channel);
   c.writeReply({ id, presence_stats: { num_clients: s.numClients, num_users: s.numUsers } });
 }
 
@@ -62,11 +62,11 @@ export async function handleHistory(c: Client, id: number, req: HistoryRequest):
   const max = c.node.clientOptions.historyMaxPublicationLimit;
   let limit = req.limit ?? 0;
   if (max > 0 && (limit < 0 || limit > max)) limit = max;
-  const query: Parameters<Client['node']['broker']['history']>[1] = { limit };
+  const query: Parameters<Client['node']['history']>[1] = { limit };
   if (req.since) query.since = { offset: req.since.offset ?? 0, epoch: req.since.epoch ?? '' };
   if (req.reverse) query.reverse = true;
   if (typeof allowed === 'object' && allowed.metaTtl !== undefined) query.metaTtl = allowed.metaTtl;
-  const h = await c.node.broker.history(channel, query);
+  const h = await c.node.history(channel, query);
   c.writeReply({ id, history: { publications: h.publications, epoch: h.epoch, offset: h.offset } });
 }
 

@@ -70,6 +70,7 @@ export async function establishSubscription(
   if (options.channelInfo !== undefined) sub.info.chan_info = options.channelInfo;
   c.subs.set(channel, sub);
   node.hub.addSub(channel, sub);
+  node.metrics.action('add_subscription');
   try {
     await node.brokerSubscribe(channel);
     const result: SubscribeResult = {};
@@ -123,6 +124,7 @@ export async function establishSubscription(
   } catch (err) {
     if (c.subs.get(channel) === sub) {
       c.subs.delete(channel);
+      node.metrics.action('remove_subscription');
       if (node.hub.removeSub(channel, c)) node.brokerUnsubscribe(channel);
     }
     throw err;
@@ -154,6 +156,7 @@ export function activateSubscription(c: Client, est: Established): void {
   const node = c.node;
   node.metrics.subscriptionAccepted();
   if (sub.options.emitPresence) {
+    node.metrics.action('add_presence');
     node.presenceManager
       .add(sub.channel, c.id, sub.info)
       .catch((err: unknown) => node.logger.error({ err, channel: sub.channel }, 'presence add failed'));
@@ -194,9 +197,11 @@ export function removeSubscription(c: Client, channel: string): void {
   c.subs.delete(channel);
   sub.expireTask?.cancel();
   const node = c.node;
+  node.metrics.action('remove_subscription');
   if (node.hub.removeSub(channel, c)) node.brokerUnsubscribe(channel);
   if (sub.buffer !== undefined) return; // never announced: no presence, no join to undo
   if (sub.options.emitPresence) {
+    node.metrics.action('remove_presence');
     node.presenceManager
       .remove(channel, c.id, c.userId)
       .catch((err: unknown) => node.logger.error({ err, channel }, 'presence remove failed'));

@@ -547,6 +547,7 @@ export class Client implements ClientView {
     this.staleTask?.cancel();
     this.staleTask = undefined;
     node.hub.addClient(this);
+    node.metrics.action('add_client');
     node.metrics.connectionAccepted(this.transportName);
 
     const res: ConnectResult = { client: this.id, version: node.version };
@@ -854,6 +855,7 @@ export class Client implements ClientView {
       if (!sub.options.emitPresence) continue;
       any = true;
       if (sub.buffer !== undefined) continue;
+      this.node.metrics.action('add_presence');
       this.node.presenceManager
         .add(sub.channel, this.id, sub.info)
         .catch((err: unknown) =>
@@ -912,6 +914,7 @@ export class Client implements ClientView {
     for (const channel of [...this.subs.keys()]) removeSubscription(this, channel);
     this.node.hub.removeClient(this);
     if (!wasConnected) return;
+    this.node.metrics.action('remove_client');
     try {
       this.node.handlers.onDisconnect?.(this, d);
     } catch (err) {

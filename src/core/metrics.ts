@@ -15,6 +15,51 @@ export interface SentTally {
 export type BrokerMessageType = 'publication' | 'join' | 'leave' | 'control';
 
 /**
+ * Node actions counted by `centrifugo_node_action_count{action}`, named as Centrifugo names them:
+ * a connection registered or gone, a subscription added or removed, the broker told to deliver a
+ * channel or to stop, presence written or removed, and the reads of presence and history (a
+ * recovery's read, a cache recovery's read and a read of the stream top apart), a history removal
+ * and a cluster survey.
+ */
+export type NodeAction =
+  | 'add_client'
+  | 'remove_client'
+  | 'add_subscription'
+  | 'remove_subscription'
+  | 'broker_subscribe'
+  | 'broker_unsubscribe'
+  | 'add_presence'
+  | 'remove_presence'
+  | 'presence'
+  | 'presence_stats'
+  | 'history'
+  | 'history_recover'
+  | 'history_recover_cache'
+  | 'history_stream_top'
+  | 'history_remove'
+  | 'survey';
+
+/** Every {@link NodeAction}, for implementations that create their counters up front. */
+export const NODE_ACTIONS: readonly NodeAction[] = [
+  'add_client',
+  'remove_client',
+  'add_subscription',
+  'remove_subscription',
+  'broker_subscribe',
+  'broker_unsubscribe',
+  'add_presence',
+  'remove_presence',
+  'presence',
+  'presence_stats',
+  'history',
+  'history_recover',
+  'history_recover_cache',
+  'history_stream_top',
+  'history_remove',
+  'survey',
+];
+
+/**
  * Instrumentation points of a node. Core calls these at a handful of places; `noopMetrics` (the
  * default) does nothing, the server supplies a Prometheus implementation.
  *
@@ -53,6 +98,10 @@ export interface NodeMetrics {
   brokerReceived(type: BrokerMessageType): void;
   /** A publication was fanned out to this node's subscribers; `started` came from `now()`. */
   broadcastDone(started: number): void;
+  /** The node performed one of the actions Centrifugo counts (once per call, not per item). */
+  action(name: NodeAction): void;
+  /** A cluster survey `op` (e.g. `channels`) finished, answered or timed out. */
+  surveyDone(op: string, started: number): void;
 }
 
 const nothing = (): void => {};
@@ -73,4 +122,6 @@ export const noopMetrics: NodeMetrics = {
   brokerSent: nothing,
   brokerReceived: nothing,
   broadcastDone: nothing,
+  action: nothing,
+  surveyDone: nothing,
 };

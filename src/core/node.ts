@@ -269,6 +269,7 @@ export class Node implements NodeApi {
     const cur = this.brokerSubs.get(channel);
     if (cur === true) return RESOLVED;
     if (cur !== undefined) return cur;
+    this.metrics.action('broker_subscribe');
     const p = this.broker.subscribe([channel]);
     this.brokerSubs.set(channel, p);
     // Once done, a flag replaces the promise (one fewer object per channel).
@@ -292,6 +293,7 @@ export class Node implements NodeApi {
       .then(() => {
         // A new subscriber may have arrived meanwhile and re-subscribed; then keep the channel.
         if (this.hub.hasSubscribers(channel) || this.brokerSubs.has(channel)) return;
+        this.metrics.action('broker_unsubscribe');
         return this.broker.unsubscribe([channel]);
       })
       .catch((err: unknown) => this.logger.error({ err, channel }, 'broker unsubscribe failed'));
@@ -404,10 +406,12 @@ export class Node implements NodeApi {
   }
 
   presence(channel: string): Promise<Record<string, ClientInfo>> {
+    this.metrics.action('presence');
     return this.presenceManager.presence(channel);
   }
 
   presenceStats(channel: string): Promise<PresenceStats> {
+    this.metrics.action('presence_stats');
     return this.presenceManager.stats(channel);
   }
 
@@ -415,10 +419,12 @@ export class Node implements NodeApi {
     channel: string,
     query: { limit: number; since?: StreamPosition; reverse?: boolean; metaTtl?: number },
   ): Promise<HistoryResult> {
+    this.metrics.action('history');
     return this.broker.history(channel, query);
   }
 
   removeHistory(channel: string): Promise<void> {
+    this.metrics.action('history_remove');
     return this.broker.removeHistory(channel);
   }
 
@@ -433,7 +439,11 @@ export class Node implements NodeApi {
       }
     };
     add(this.hub.channelCounts());
-    for (const r of await this.cluster.survey('channels')) {
+    this.metrics.action('survey');
+    const started = this.metrics.now();
+    const answers = await this.cluster.survey('channels');
+    this.metrics.surveyDone('channels', started);
+    for (const r of answers) {
       if (r !== null && typeof r === 'object') add(r as Record<string, number>);
     }
     return out;

@@ -19,6 +19,7 @@ export async function streamTop(
 ): Promise<StreamPosition> {
   const q: { limit: number; metaTtl?: number } = { limit: 0 };
   if (metaTtl !== undefined) q.metaTtl = metaTtl;
+  node.metrics.action('history_stream_top');
   const h = await node.broker.history(channel, q);
   return { offset: h.offset, epoch: h.epoch };
 }
@@ -37,6 +38,7 @@ export async function recover(
   const base: { metaTtl?: number } = {};
   if (opts.metaTtl !== undefined) base.metaTtl = opts.metaTtl;
   if (opts.cache) {
+    node.metrics.action('history_recover_cache');
     const h = await node.broker.history(channel, { ...base, limit: 1, reverse: true });
     const sameEpoch = since.epoch === '' || since.epoch === h.epoch;
     if (sameEpoch && since.offset === h.offset)
@@ -50,6 +52,7 @@ export async function recover(
     };
   }
   try {
+    node.metrics.action('history_recover');
     const h = await node.broker.history(channel, { ...base, since, limit: opts.max > 0 ? opts.max : -1 });
     const pubs = h.publications;
     let recovered: boolean;

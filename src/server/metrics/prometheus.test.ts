@@ -17,7 +17,10 @@ const handlers: NodeHandlers = {
   onConnecting: async (e) => ({ credentials: { userId: e.token ?? '' } }),
   onSubscribe: async (_c, e) => {
     if (e.channel === 'forbidden') throw new ClientError(ErrorCode.permissionDenied);
-    return { options: { enableRecovery: true, emitJoinLeave: true, pushJoinLeave: true } };
+    const options = { enableRecovery: true, emitJoinLeave: true, pushJoinLeave: true };
+    if (e.channel === 'room') return { options: { ...options, emitPresence: true } };
+    if (e.channel === 'cached') return { options: { ...options, recoveryMode: 'cache' as const } };
+    return { options };
   },
   onPublish: async () => ({ options: { historySize: 10, historyTtl: 60_000 } }),
 };
@@ -150,6 +153,51 @@ void describe('Prometheus metrics of a node', () => {
     assert.ok((metricValue(text, `${recv}_size`, { transport: 'websocket' }) ?? 0) > 0);
   });
 
+  void it('counts node actions under Centrifugo action names and times surveys', async () => {
+    const { node, m } = await setup();
+    const count = async (action: string): Promise<number | undefined> =>
+      metricValue(await m.metrics(), 'centrifugo_node_action_count', { action, channel_namespace: '' });
+    // Every action is exported from the start, at zero.
+    assert.equal(metricType(await m.metrics(), 'centrifugo_node_action_count'), 'counter');
+    assert.equal(await count('history_recover'), 0);
+    const a = await connect(node, 'alice');
+    const b = await connect(node, 'bob');
+    await subscribe(a, 2, { channel: 'room' });
+    await subscribe(b, 2, { channel: 'room' });
+    await node.presence('room');
+    await node.presenceStats('room');
+    await node.history('room', { limit: 0 });
+    await node.removeHistory('room');
+    await node.channels();
+    a.client.unsubscribe('room');
+    b.client.handleClose();
+    // The broker hears of the channel's last subscriber leaving once the unsubscribe settles.
+    for (let i = 0; i < 100 && (await count('broker_unsubscribe')) !== 1; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const expected: Record<string, number> = {
+      add_client: 2,
+      remove_client: 1,
+      add_subscription: 2,
+      remove_subscription: 2,
+      broker_subscribe: 1,
+      broker_unsubscribe: 1,
+      add_presence: 2,
+      remove_presence: 2,
+      presence: 1,
+      presence_stats: 1,
+      history: 1,
+      history_remove: 1,
+      // Each subscription with recovery on read the stream's top.
+      history_stream_top: 2,
+      survey: 1,
+    };
+    for (const [action, n] of Object.entries(expected)) assert.equal(await count(action), n, action);
+    const text = await m.metrics();
+    assert.equal(metricType(text, 'centrifugo_node_survey_duration_seconds'), 'summary');
+    assert.equal(metricValue(text, 'centrifugo_node_survey_duration_seconds_count', { op: 'channels' }), 1);
+  });
+
   void it('observes the ping/pong round trip by transport', async () => {
     const { node, m } = await setup({}, { pingInterval: 60, pongTimeout: 500 });
     const t = await connect(node, 'alice', 'sse');
@@ -187,6 +235,11 @@ void describe('Prometheus metrics of a node', () => {
     assert.equal(metricValue(text, 'centrifugo_client_recover', { recovered: 'no' }), 1);
     assert.equal(metricValue(text, 'centrifugo_client_recovered_publications_count'), 1);
     assert.equal(metricValue(text, 'centrifugo_client_recovered_publications_sum'), 1);
+    const actions = 'centrifugo_node_action_count';
+    assert.equal(metricValue(text, actions, { action: 'history_recover' }), 2);
+    assert.equal(metricValue(text, actions, { action: 'history_recover_cache' }), 0);
+    await subscribe(a, 4, { channel: 'cached', recover: true, offset: 0, epoch: '' });
+    assert.equal(metricValue(await m.metrics(), actions, { action: 'history_recover_cache' }), 1);
   });
 
   void it('with native histograms drops the Summaries and keeps the histograms', async () => {

@@ -4,7 +4,13 @@
  * connection-limit metrics. Counts of live things are read from the node when scraped.
  */
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { BrokerMessageType, NodeMetrics, SentTally } from '../../core/metrics.js';
+import {
+  NODE_ACTIONS,
+  type BrokerMessageType,
+  type NodeAction,
+  type NodeMetrics,
+  type SentTally,
+} from '../../core/metrics.js';
 import type { Node } from '../../core/node.js';
 import type { Command } from '../../protocol/types.js';
 import type { ApiMetrics } from '../api/executor.js';
@@ -108,6 +114,9 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
   private readonly brokerSentCells: Record<BrokerMessageType, ValueCell>;
   private readonly brokerReceivedCells: Record<BrokerMessageType, ValueCell>;
   private readonly broadcast: HistogramCell;
+  private readonly actionCells: Record<NodeAction, ValueCell>;
+  /** `node_survey_duration_seconds` (a Summary only, as in Centrifugo); none with native histograms. */
+  private readonly surveyDuration: SummaryFamily | undefined;
   private readonly pingPongFamily: HistogramFamily;
   /** `client_ping_pong_duration_seconds` cells by transport. */
   private readonly pingPongCells = new Map<string, HistogramCell>();
@@ -212,6 +221,15 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
       BrokerMessageType,
       ValueCell
     >;
+    const actions = counter('node_action_count', 'Number of various actions called.', [
+      'action',
+      'channel_namespace',
+    ]);
+    this.actionCells = Object.fromEntries(NODE_ACTIONS.map((a) => [a, actions.child(a, NO_NS)])) as Record<
+      NodeAction,
+      ValueCell
+    >;
+    this.surveyDuration = summary('node_survey_duration_seconds', 'Survey duration summary.', ['op']);
     nodeGauge('node_num_clients', 'Number of clients connected.', (n) => n.hub.numClients);
     nodeGauge('node_num_users', 'Number of unique users connected.', (n) => n.hub.numUsers);
     nodeGauge('node_num_subscriptions', 'Number of subscriptions.', (n) => n.hub.numSubs);
@@ -489,6 +507,14 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
 
   broadcastDone(started: number): void {
     this.broadcast.observe((performance.now() - started) / 1000);
+  }
+
+  action(name: NodeAction): void {
+    this.actionCells[name].inc();
+  }
+
+  surveyDone(op: string, started: number): void {
+    this.surveyDuration?.child(op).observe((performance.now() - started) / 1000);
   }
 
   // ---- ApiMetrics ----
