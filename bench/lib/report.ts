@@ -3,7 +3,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuCount } from './proc.js';
 
 export const RESULTS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', 'results');
 
@@ -16,7 +15,8 @@ export function machineInfo(): Record<string, unknown> {
     /* unknown */
   }
   return {
-    cpus: cpuCount(),
+    // The machine's online cores: `nproc` would count only the cores this (pinned) process may use.
+    cpus: cpus().length,
     cpuModel: cpus()[0]?.model ?? 'unknown',
     memGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
     node: process.version,
