@@ -18,6 +18,7 @@ import { listen, tlsOptions, type Listener } from './http/listen.js';
 import { createAdmission } from './http/admission.js';
 import { createOriginCheck } from './http/origin.js';
 import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
+import { swaggerEndpoints } from './swagger/handler.js';
 import { instrumentRouter, metricsHandler, PrometheusMetrics } from './metrics/index.js';
 import { startTracing } from './tracing.js';
 import { ConfigReloader, type ConfigSource, type ReloadResult } from './reload.js';
@@ -174,6 +175,18 @@ export async function startServer(
   if (metrics !== undefined && p.enabled) {
     // Same listener as health: the internal one when configured.
     (healthTarget.endpoints ??= new Map()).set(handlerPath(p.handler_prefix), metricsHandler(metrics));
+  }
+  if (config.swagger.enabled) {
+    // Centrifugo serves the Swagger UI with the other internal endpoints.
+    const endpoints = (healthTarget.endpoints ??= new Map());
+    const prefix = handlerPath(config.swagger.handler_prefix);
+    const swagger = swaggerEndpoints({
+      prefix,
+      apiPrefix: config.http_api.handler_prefix,
+      version: GYRE_VERSION,
+    });
+    for (const [path, handle] of swagger) endpoints.set(path, handle);
+    logger.info({ prefix: prefix === '/' ? '/' : `${prefix}/` }, 'swagger UI enabled');
   }
   const routerOf = (routes: RouterOptions): Router =>
     metrics !== undefined && p.instrument_http_handlers
