@@ -19,6 +19,7 @@ import { createAdmission } from './http/admission.js';
 import { createOriginCheck } from './http/origin.js';
 import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
 import { swaggerEndpoints } from './swagger/handler.js';
+import { debugEndpoints } from './debug/handler.js';
 import { instrumentRouter, metricsHandler, PrometheusMetrics } from './metrics/index.js';
 import { startTracing } from './tracing.js';
 import { ConfigReloader, type ConfigSource, type ReloadResult } from './reload.js';
@@ -187,6 +188,12 @@ export async function startServer(
     });
     for (const [path, handle] of swagger) endpoints.set(path, handle);
     logger.info({ prefix: prefix === '/' ? '/' : `${prefix}/` }, 'swagger UI enabled');
+  }
+  if (config.debug.enabled) {
+    const endpoints = (healthTarget.endpoints ??= new Map());
+    const prefix = handlerPath(config.debug.handler_prefix);
+    for (const [path, handle] of debugEndpoints(prefix)) endpoints.set(path, handle);
+    logger.info({ prefix: prefix === '/' ? '/' : `${prefix}/` }, 'debug endpoints enabled');
   }
   const routerOf = (routes: RouterOptions): Router =>
     metrics !== undefined && p.instrument_http_handlers
