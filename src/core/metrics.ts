@@ -19,28 +19,9 @@ export type BrokerMessageType = 'publication' | 'join' | 'leave' | 'control';
  * a connection registered or gone, a subscription added or removed, the broker told to deliver a
  * channel or to stop, presence written or removed, and the reads of presence and history (a
  * recovery's read, a cache recovery's read and a read of the stream top apart), a history removal
- * and a cluster survey.
+ * and a cluster survey. Implementations may create their counters up front from this list.
  */
-export type NodeAction =
-  | 'add_client'
-  | 'remove_client'
-  | 'add_subscription'
-  | 'remove_subscription'
-  | 'broker_subscribe'
-  | 'broker_unsubscribe'
-  | 'add_presence'
-  | 'remove_presence'
-  | 'presence'
-  | 'presence_stats'
-  | 'history'
-  | 'history_recover'
-  | 'history_recover_cache'
-  | 'history_stream_top'
-  | 'history_remove'
-  | 'survey';
-
-/** Every {@link NodeAction}, for implementations that create their counters up front. */
-export const NODE_ACTIONS: readonly NodeAction[] = [
+export const NODE_ACTIONS = [
   'add_client',
   'remove_client',
   'add_subscription',
@@ -57,7 +38,10 @@ export const NODE_ACTIONS: readonly NodeAction[] = [
   'history_stream_top',
   'history_remove',
   'survey',
-];
+] as const;
+
+/** One of {@link NODE_ACTIONS}. */
+export type NodeAction = (typeof NODE_ACTIONS)[number];
 
 /**
  * Instrumentation points of a node. Core calls these at a handful of places; `noopMetrics` (the
