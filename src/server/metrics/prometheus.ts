@@ -213,22 +213,13 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
       'type',
       'channel_namespace',
     ]);
-    this.brokerSentCells = Object.fromEntries(types.map((t) => [t, sent.child(t, NO_NS)])) as Record<
-      BrokerMessageType,
-      ValueCell
-    >;
-    this.brokerReceivedCells = Object.fromEntries(types.map((t) => [t, recv.child(t, NO_NS)])) as Record<
-      BrokerMessageType,
-      ValueCell
-    >;
+    this.brokerSentCells = cellsOf(sent, types);
+    this.brokerReceivedCells = cellsOf(recv, types);
     const actions = counter('node_action_count', 'Number of various actions called.', [
       'action',
       'channel_namespace',
     ]);
-    this.actionCells = Object.fromEntries(NODE_ACTIONS.map((a) => [a, actions.child(a, NO_NS)])) as Record<
-      NodeAction,
-      ValueCell
-    >;
+    this.actionCells = cellsOf(actions, NODE_ACTIONS);
     this.surveyDuration = summary('node_survey_duration_seconds', 'Survey duration summary.', ['op']);
     nodeGauge('node_num_clients', 'Number of clients connected.', (n) => n.hub.numClients);
     nodeGauge('node_num_users', 'Number of unique users connected.', (n) => n.hub.numUsers);
@@ -554,6 +545,11 @@ export class PrometheusMetrics implements NodeMetrics, ApiMetrics, ProxyMetrics 
     observe(c.timer, (performance.now() - started) / 1000);
     if (failed) c.errors.inc();
   }
+}
+
+/** One cell of `family` per key, labelled with the key and an empty channel namespace. */
+function cellsOf<K extends string>(family: ValueFamily, keys: readonly K[]): Record<K, ValueCell> {
+  return Object.fromEntries(keys.map((k) => [k, family.child(k, NO_NS)])) as Record<K, ValueCell>;
 }
 
 function observe(t: Timer, seconds: number): void {
