@@ -73,6 +73,18 @@ export class EmbeddedFiles {
     if (dir !== undefined) this.load(dir, dir);
   }
 
+  /** Files given by relative path (`index.html`, `app.js`, ...) rather than read from a directory. */
+  static of(files: ReadonlyMap<string, Buffer>): EmbeddedFiles {
+    const e = new EmbeddedFiles(undefined);
+    for (const [rel, body] of files) e.add(rel, body);
+    return e;
+  }
+
+  private add(rel: string, body: Buffer): void {
+    const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
+    this.assets.set(rel, { body, type: contentTypeOf(rel), etag });
+  }
+
   /** Number of files held. */
   get size(): number {
     return this.assets.size;
@@ -82,12 +94,7 @@ export class EmbeddedFiles {
     for (const e of readdirSync(dir, { withFileTypes: true })) {
       const p = join(dir, e.name);
       if (e.isDirectory()) this.load(root, p);
-      else if (e.isFile()) {
-        const body = readFileSync(p);
-        const rel = relative(root, p).split(sep).join('/');
-        const etag = `"${createHash('sha1').update(body).digest('base64url')}"`;
-        this.assets.set(rel, { body, type: contentTypeOf(p), etag });
-      }
+      else if (e.isFile()) this.add(relative(root, p).split(sep).join('/'), readFileSync(p));
     }
   }
 
