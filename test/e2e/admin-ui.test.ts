@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser, Page } from 'playwright-core';
-import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { chromiumSkip, launchChromium, pageProblems } from '../helpers/chromium.js';
 import {
   freePort,
   runCli,
@@ -154,11 +154,7 @@ void describe('admin UI in headless Chromium', { skip: chromiumSkip }, () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     page.setDefaultTimeout(10000);
-    const problems: string[] = [];
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
+    const problems = pageProblems(page);
     t.after(async () => {
       await context.close();
       assert.deepEqual(problems, []);

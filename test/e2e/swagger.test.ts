@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Browser } from 'playwright-core';
 import { apiMethods } from '../../src/server/api/methods.js';
-import { chromiumSkip, launchChromium } from '../helpers/chromium.js';
+import { chromiumSkip, launchChromium, pageProblems } from '../helpers/chromium.js';
 import { freePort, startGyre, suiteCleanup } from '../helpers/gyre.js';
 import { connectClient, jsonClient, subscribeAndWait, waitEvent } from '../helpers/clients.js';
 import { hs256Token } from '../helpers/tokens.js';
@@ -131,11 +131,7 @@ void describe('swagger UI in headless Chromium', { skip: chromiumSkip }, () => {
     t.after(() => context.close());
     const page = await context.newPage();
     page.setDefaultTimeout(15000);
-    const problems: string[] = [];
-    page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
-    page.on('console', (msg) => {
-      if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
-    });
+    const problems = pageProblems(page);
     await page.goto(`${gyre.url}/swagger`);
     await page.locator('.opblock-summary-path', { hasText: '/api/publish' }).first().waitFor();
     assert.equal(await page.locator('.opblock').count(), apiMethods.length);

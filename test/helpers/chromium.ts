@@ -1,6 +1,6 @@
 /** Headless Chromium (Debian's `chromium` package) for the browser tests, driven by playwright-core. */
 import { existsSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -34,4 +34,17 @@ export async function launchChromium(extraArgs: string[] = []): Promise<Browser>
     args: [...CHROMIUM_ARGS, ...extraArgs],
     headless: true,
   });
+}
+
+/**
+ * Records the uncaught script errors and Content-Security-Policy violations of `page` into the
+ * returned list (a test asserts it stays empty).
+ */
+export function pageProblems(page: Page): string[] {
+  const problems: string[] = [];
+  page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
+  page.on('console', (msg) => {
+    if (/Content Security Policy|Uncaught/i.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  return problems;
 }
