@@ -35,7 +35,12 @@ void describe('debug endpoints', { concurrency: 3 }, () => {
     const busy = await fetch(`${gyre.url}/debug/pprof/profile?seconds=1`);
     assert.equal(busy.status, 409);
     assert.match(await busy.text(), /already/);
-    for (let i = 0; i < 20; i++) {
+    // API requests one after the other until the profile is back: the server is busy with them
+    // for the whole profile, so its samples cannot miss them.
+    let done = false;
+    void profiling.then(() => (done = true));
+    let requests = 0;
+    while (!done) {
       const res = await fetch(`${gyre.url}/api/info`, {
         method: 'POST',
         headers: { 'X-API-Key': API_KEY },
@@ -43,7 +48,9 @@ void describe('debug endpoints', { concurrency: 3 }, () => {
       });
       assert.equal(res.status, 200);
       await res.text();
+      requests++;
     }
+    assert.ok(requests > 20, `${requests} API requests served meanwhile`);
     const res = await profiling;
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-disposition') ?? '', /gyre\.cpuprofile/);
