@@ -5,6 +5,7 @@ import { io as ioClient } from 'socket.io-client';
 import WebSocket from 'ws';
 import { LoadGen } from './loadgen/index.js';
 import { RawWsClient } from './loadgen/raw-client.js';
+import { publishClosedLoop } from './loadgen/publisher.js';
 import { measureWindow } from './lib/measure.js';
 import { processCpuMicros, processRssBytes } from './lib/proc.js';
 import { startTarget, type RunningTarget } from './lib/servers.js';
@@ -74,6 +75,19 @@ describe('ws baseline', () => {
   it('rejects a publish without the API key', async () => {
     const res = await fetch(t.publishUrl, { method: 'POST', body: '{}' });
     assert.equal(res.status, 401);
+  });
+
+  it('answers the closed-loop publisher of the api scenario on every connection', async () => {
+    const sub = new WebSocket(`${t.wsUrl}?channels=loop`);
+    let received = 0;
+    sub.on('message', () => received++);
+    while (received < 1) await new Promise((r) => setTimeout(r, 10)); // 'ok'
+    const r = await publishClosedLoop(t, 'loop', 4, 300, 64);
+    assert.equal(r.failed, 0);
+    assert.ok(r.ok > 20, `${r.ok} publications`);
+    assert.equal(r.latency.count, r.ok);
+    while (received < r.ok + 1) await new Promise((res) => setTimeout(res, 10));
+    sub.close();
   });
 });
 

@@ -1,12 +1,13 @@
 /**
  * Gyre benchmark entry point: `npm run bench -- <scenario> [options]`.
- * Scenarios: fanout, channels, saturate, idle, connect, smoke, redis-publish, two-nodes, workers. See docs/performance.md.
+ * Scenarios: fanout, channels, saturate, idle, connect, api, smoke, redis-publish, two-nodes, workers. See docs/performance.md.
  */
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { canPin, pinProcess } from './lib/proc.js';
 import { writeResult } from './lib/report.js';
 import type { Protocol, TargetKind } from './lib/servers.js';
+import { api } from './scenarios/api.js';
 import { channels } from './scenarios/channels.js';
 import { redisPublish, twoNodes, workers } from './scenarios/cluster.js';
 import { connect } from './scenarios/connect.js';
@@ -30,6 +31,7 @@ const SCENARIOS: Record<string, Defaults> = {
   saturate: { targets: 'gyre,ws,socketio', conns: '1000', rates: '25', duration: 5, run: saturate },
   idle: { targets: 'gyre,ws,socketio', conns: '10000,18000', rates: '0', duration: 50, run: idle },
   connect: { targets: 'gyre', conns: '10000', rates: '0', duration: 0, run: connect },
+  api: { targets: 'gyre,ws', conns: '32', rates: '0', duration: 5, run: api },
   smoke: { targets: 'gyre', conns: '50', rates: '10', duration: 2, run: smoke },
   'redis-publish': {
     targets: 'gyre',

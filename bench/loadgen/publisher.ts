@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import type { RunningTarget } from '../lib/servers.js';
-import { nowUs } from '../lib/stats.js';
+import { Histogram, nowUs } from '../lib/stats.js';
 
 export interface PublishRun {
   /** Publications acknowledged with HTTP 200 and no API error. */
@@ -76,6 +76,48 @@ export async function publishAtRate(
     };
     tick();
   });
+  return run;
+}
+
+export interface ClosedLoopRun {
+  ok: number;
+  failed: number;
+  elapsedMs: number;
+  /** Request latency: request written to response read. */
+  latency: Histogram;
+}
+
+/**
+ * Publishes through the HTTP API as fast as the server answers: `connections` keep-alive
+ * connections, each sending its next `POST /api/publish` as soon as the previous one is answered,
+ * for `durationMs`. Measures the API's own path (no subscriber on `channel`, so no fan-out).
+ */
+export async function publishClosedLoop(
+  target: RunningTarget,
+  channel: string,
+  connections: number,
+  durationMs: number,
+  payloadBytes: number,
+): Promise<ClosedLoopRun> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const pad = 'x'.repeat(Math.max(0, payloadBytes - 40));
+  const run: ClosedLoopRun = { ok: 0, failed: 0, elapsedMs: 0, latency: new Histogram() };
+  const started = performance.now();
+  const end = started + durationMs;
+  let seq = 0;
+  const loop = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const body = `{"channel":${JSON.stringify(channel)},"data":{"t":${nowUs()},"s":${seq++},"p":"${pad}"}}`;
+      const t0 = nowUs();
+      const ok = await new Promise<boolean>((done) => post(target, agent, body, done));
+      run.latency.record(nowUs() - t0);
+      if (ok) run.ok++;
+      else run.failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, loop));
+  run.elapsedMs = performance.now() - started;
+  agent.destroy();
   return run;
 }
 
