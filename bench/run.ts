@@ -59,6 +59,8 @@ options:
   --profile DIR                servers write V8 CPU profiles (--cpu-prof) into DIR
   --warmup N                   before measuring (warm JIT): connect opens and closes N connections;
                                fanout publishes N times to a channel without subscribers
+  --settle S                   fanout: publish S seconds at the first rate before measuring (default 1),
+                               e.g. past the V8 collections and recompilations that follow the connects
   --gyre-config JSON           extra Gyre config, e.g. '{"client":{"write_delay":"20ms"}}'
   --out FILE                   result file (default bench/results/<scenario>-<time>.json)
 environment:
@@ -84,6 +86,7 @@ async function main(): Promise<number> {
       profile: { type: 'string' },
       'gyre-config': { type: 'string' },
       warmup: { type: 'string', default: '0' },
+      settle: { type: 'string', default: '1' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -109,6 +112,7 @@ async function main(): Promise<number> {
     profileDir: values.profile,
     gyreConfig: values['gyre-config'] ? (JSON.parse(values['gyre-config']) as Record<string, unknown>) : {},
     warmup: Number(values.warmup),
+    settleMs: Number(values.settle) * 1000,
   };
   for (const t of o.targets)
     if (!['gyre', 'ws', 'socketio'].includes(t)) throw new Error(`unknown target ${t}`);

@@ -56,7 +56,8 @@ export async function fanout(o: BenchOptions, channel = 'fan'): Promise<Scenario
           );
           await sleep(1000);
         }
-        await measureWindow({ ...base, rate: o.rates[0] ?? 1, durationMs: 1000 }); // warm-up (JIT, buffers)
+        // Settle at the first rate (JIT, buffers, and the collections that follow the connects).
+        await measureWindow({ ...base, rate: o.rates[0] ?? 1, durationMs: o.settleMs });
         for (const rate of o.rates) {
           const w = await measureWindow({ ...base, rate, durationMs: o.durationMs });
           rows.push({ target: kind, protocol, conns: n, connected: c.ready, ...w });

@@ -22,6 +22,8 @@ export interface BenchOptions {
    * publications to a channel without subscribers.
    */
   warmup: number;
+  /** fanout: publishing at the first rate before the first window, in ms (default 1000). */
+  settleMs: number;
 }
 
 /** What a scenario returns: JSON-ready data, plus whether it counts as a failure (smoke). */
