@@ -198,6 +198,17 @@ void describe('Prometheus metrics of a node', () => {
     assert.equal(metricValue(text, 'centrifugo_node_survey_duration_seconds_count', { op: 'channels' }), 1);
   });
 
+  void it('counts each periodic presence refresh as add_presence', async () => {
+    const { node, m } = await setup({}, { presenceUpdateInterval: 30 });
+    const a = await connect(node, 'alice');
+    await subscribe(a, 2, { channel: 'room' });
+    const count = async (): Promise<number> =>
+      metricValue(await m.metrics(), 'centrifugo_node_action_count', { action: 'add_presence' }) ?? 0;
+    // One at subscribe, then one per refresh.
+    for (let i = 0; i < 300 && (await count()) < 3; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.ok((await count()) >= 3, `add_presence ${await count()}`);
+  });
+
   void it('observes the ping/pong round trip by transport', async () => {
     const { node, m } = await setup({}, { pingInterval: 60, pongTimeout: 500 });
     const t = await connect(node, 'alice', 'sse');
