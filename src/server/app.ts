@@ -17,7 +17,14 @@ import { workerId } from './workers.js';
 import { listen, tlsOptions, type Listener } from './http/listen.js';
 import { createAdmission } from './http/admission.js';
 import { createOriginCheck } from './http/origin.js';
-import { createRouter, handlerPath, type Router, type RouterOptions } from './http/router.js';
+import {
+  createRouter,
+  endpointsUnder,
+  handlerPath,
+  type HttpEndpoint,
+  type Router,
+  type RouterOptions,
+} from './http/router.js';
 import { swaggerEndpoints } from './swagger/handler.js';
 import { debugEndpoints } from './debug/handler.js';
 import { instrumentRouter, metricsHandler, PrometheusMetrics } from './metrics/index.js';
@@ -177,24 +184,22 @@ export async function startServer(
     // Same listener as health: the internal one when configured.
     (healthTarget.endpoints ??= new Map()).set(handlerPath(p.handler_prefix), metricsHandler(metrics));
   }
+  // Centrifugo serves the Swagger UI and the debug endpoints with the other internal endpoints.
+  const mountInternal = (
+    handlerPrefix: string,
+    make: (prefix: string) => Iterable<[string, HttpEndpoint]>,
+    what: string,
+  ): void => {
+    const prefix = handlerPath(handlerPrefix);
+    const endpoints = (healthTarget.endpoints ??= new Map());
+    for (const [path, handle] of endpointsUnder(prefix, make(prefix))) endpoints.set(path, handle);
+    logger.info({ prefix: prefix === '/' ? '/' : `${prefix}/` }, `${what} enabled`);
+  };
   if (config.swagger.enabled) {
-    // Centrifugo serves the Swagger UI with the other internal endpoints.
-    const endpoints = (healthTarget.endpoints ??= new Map());
-    const prefix = handlerPath(config.swagger.handler_prefix);
-    const swagger = swaggerEndpoints({
-      prefix,
-      apiPrefix: config.http_api.handler_prefix,
-      version: GYRE_VERSION,
-    });
-    for (const [path, handle] of swagger) endpoints.set(path, handle);
-    logger.info({ prefix: prefix === '/' ? '/' : `${prefix}/` }, 'swagger UI enabled');
+    const api = { apiPrefix: config.http_api.handler_prefix, version: GYRE_VERSION };
+    mountInternal(config.swagger.handler_prefix, () => swaggerEndpoints(api), 'swagger UI');
   }
-  if (config.debug.enabled) {
-    const endpoints = (healthTarget.endpoints ??= new Map());
-    const prefix = handlerPath(config.debug.handler_prefix);
-    for (const [path, handle] of debugEndpoints(prefix)) endpoints.set(path, handle);
-    logger.info({ prefix: prefix === '/' ? '/' : `${prefix}/` }, 'debug endpoints enabled');
-  }
+  if (config.debug.enabled) mountInternal(config.debug.handler_prefix, debugEndpoints, 'debug endpoints');
   const routerOf = (routes: RouterOptions): Router =>
     metrics !== undefined && p.instrument_http_handlers
       ? instrumentRouter(createRouter(routes), routes, metrics)

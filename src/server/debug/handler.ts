@@ -13,6 +13,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Session } from 'node:inspector';
 import { plainError } from '../api/http.js';
+import type { HttpEndpoint } from '../http/router.js';
 
 const DEFAULT_SECONDS = 30;
 const MAX_SECONDS = 600;
@@ -38,14 +39,15 @@ function indexPage(base: string): string {
 `;
 }
 
-/** Handlers by exact path, for a listener's `endpoints` map. */
-export function debugEndpoints(
-  prefix: string,
-): Map<string, (req: IncomingMessage, res: ServerResponse) => void> {
+/**
+ * The debug endpoints, by path under `prefix` (`''` is the index page), for `endpointsUnder`;
+ * `prefix` (normalised) is where the index page's links point.
+ */
+export function debugEndpoints(prefix: string): Map<string, HttpEndpoint> {
   const base = prefix === '/' ? '' : prefix;
   let profiling = false;
-  const out = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
-  const getOnly = (handle: (req: IncomingMessage, res: ServerResponse) => void) => {
+  const out = new Map<string, HttpEndpoint>();
+  const getOnly = (handle: HttpEndpoint): HttpEndpoint => {
     return (req: IncomingMessage, res: ServerResponse): void => {
       req.resume();
       if (req.method !== 'GET') {
@@ -57,7 +59,7 @@ export function debugEndpoints(
   };
 
   out.set(
-    `${base}/`,
+    '',
     getOnly((_req, res) => {
       const body = indexPage(base);
       res.writeHead(200, {
@@ -67,15 +69,9 @@ export function debugEndpoints(
       res.end(body);
     }),
   );
-  if (base !== '') {
-    out.set(base, (req, res) => {
-      req.resume();
-      res.writeHead(301, { Location: `${base}/` }).end();
-    });
-  }
 
   out.set(
-    `${base}/profile`,
+    'profile',
     getOnly((req, res) => {
       const raw = new URL(req.url ?? '/', 'http://x').searchParams.get('seconds');
       const seconds = raw === null ? DEFAULT_SECONDS : Number(raw);
@@ -134,7 +130,7 @@ export function debugEndpoints(
   );
 
   out.set(
-    `${base}/heap`,
+    'heap',
     getOnly((_req, res) => {
       const session = new Session();
       session.connect();

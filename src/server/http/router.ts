@@ -22,6 +22,9 @@ export interface WebSocketRoute {
   canAccept?(): boolean;
 }
 
+/** An HTTP endpoint served at an exact path. */
+export type HttpEndpoint = (req: IncomingMessage, res: ServerResponse) => void;
+
 /** What one listener serves. Absent parts answer 404. */
 export interface RouterOptions {
   api?: HttpApi;
@@ -31,7 +34,7 @@ export interface RouterOptions {
   /** Exact path of `/connection/init` (`{}` 200). */
   initPath?: string;
   /** Extra HTTP endpoints by exact path (emulation and unidirectional transports). */
-  endpoints?: Map<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  endpoints?: Map<string, HttpEndpoint>;
   /**
    * Extra WebSocket endpoints by exact path (unidirectional WebSocket): HTTP/1.1 upgrades, and
    * HTTP/2 extended CONNECT streams when the endpoint has `h2Connect`.
@@ -73,6 +76,27 @@ function trimPrefix(p: string): string {
 /** Normalises a configured handler prefix into the exact path it serves. */
 export function handlerPath(prefix: string): string {
   return trimPrefix(prefix);
+}
+
+/**
+ * Exact-path endpoints of a handler mounted at `prefix` (normalised by `handlerPath`): each entry
+ * of `under` at `<prefix>/<sub path>` (`''` is `<prefix>/` itself), and the bare prefix answering
+ * 301 to `<prefix>/`.
+ */
+export function endpointsUnder(
+  prefix: string,
+  under: Iterable<[string, HttpEndpoint]>,
+): Map<string, HttpEndpoint> {
+  const base = prefix === '/' ? '' : prefix;
+  const out = new Map<string, HttpEndpoint>();
+  for (const [sub, handle] of under) out.set(`${base}/${sub}`, handle);
+  if (base !== '') {
+    out.set(base, (req, res) => {
+      req.resume();
+      res.writeHead(301, { Location: `${base}/` }).end();
+    });
+  }
+  return out;
 }
 
 const EMPTY_JSON = '{}';

@@ -4,10 +4,10 @@
  * of Gyre's, and the OpenAPI document of `openapi.ts`, all held in memory from start-up.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { EmbeddedFiles } from '../admin/static.js';
+import type { HttpEndpoint } from '../http/router.js';
 import { openApiDocument, type OpenApiOptions } from './openapi.js';
 
 /** Files of `swagger-ui-dist` the page loads. */
@@ -46,19 +46,12 @@ function distDir(): string {
   return dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 }
 
-export interface SwaggerOptions extends OpenApiOptions {
-  /** `swagger.handler_prefix`, normalised (no trailing slash). */
-  prefix: string;
-}
-
 /**
- * The Swagger UI's endpoints by exact path, for a listener's `endpoints` map: the prefix itself
- * redirects to the prefix with a slash, which serves the page. Files are served as the embedded
- * admin UI's are (ETags, GET and HEAD only, same-origin resources only).
+ * The Swagger UI's endpoints, by path under its prefix (`''` serves the page), for
+ * `endpointsUnder`. Files are served as the embedded admin UI's are (ETags, GET and HEAD only,
+ * same-origin resources only).
  */
-export function swaggerEndpoints(
-  o: SwaggerOptions,
-): Map<string, (req: IncomingMessage, res: ServerResponse) => void> {
+export function swaggerEndpoints(o: OpenApiOptions): Map<string, HttpEndpoint> {
   const dir = distDir();
   const bodies = new Map<string, Buffer>();
   for (const f of DIST_FILES) bodies.set(f, readFileSync(join(dir, f)));
@@ -67,15 +60,7 @@ export function swaggerEndpoints(
   bodies.set('openapi.json', Buffer.from(JSON.stringify(openApiDocument(o))));
   const files = EmbeddedFiles.of(bodies);
 
-  const base = o.prefix === '/' ? '' : o.prefix;
-  const out = new Map<string, (req: IncomingMessage, res: ServerResponse) => void>();
-  out.set(`${base}/`, (req, res) => files.serve(req, res, ''));
-  for (const name of bodies.keys()) out.set(`${base}/${name}`, (req, res) => files.serve(req, res, name));
-  if (base !== '') {
-    out.set(base, (req, res) => {
-      res.writeHead(301, { Location: `${base}/` }).end();
-      req.resume();
-    });
-  }
+  const out = new Map<string, HttpEndpoint>();
+  for (const name of ['', ...bodies.keys()]) out.set(name, (req, res) => files.serve(req, res, name));
   return out;
 }
