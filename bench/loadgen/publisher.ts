@@ -27,7 +27,7 @@ export async function publishAtRate(
   payloadBytes: number,
 ): Promise<PublishRun> {
   const agent = new Agent({ keepAlive: true, maxSockets: 32 });
-  const pad = 'x'.repeat(Math.max(0, payloadBytes - 40));
+  const body = publishBody(payloadBytes);
   const run: PublishRun = { ok: 0, failed: 0, skipped: 0, perChannel: new Map(), elapsedMs: 0 };
   const maxInFlight = 256;
   let inFlight = 0;
@@ -47,10 +47,10 @@ export async function publishAtRate(
           break;
         }
         const channel = pickChannel(seq);
-        const body = `{"channel":${JSON.stringify(channel)},"data":{"t":${nowUs()},"s":${seq},"p":"${pad}"}}`;
+        const json = body(channel, seq);
         seq++;
         inFlight++;
-        post(target, agent, body, (ok) => {
+        post(target, agent, json, (ok) => {
           if (inFlight === 0) return; // given up on (see waitDrain)
           inFlight--;
           if (ok) {
@@ -100,16 +100,16 @@ export async function publishClosedLoop(
   payloadBytes: number,
 ): Promise<ClosedLoopRun> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections });
-  const pad = 'x'.repeat(Math.max(0, payloadBytes - 40));
+  const body = publishBody(payloadBytes);
   const run: ClosedLoopRun = { ok: 0, failed: 0, elapsedMs: 0, latency: new Histogram() };
   const started = performance.now();
   const end = started + durationMs;
   let seq = 0;
   const loop = async (): Promise<void> => {
     while (performance.now() < end) {
-      const body = `{"channel":${JSON.stringify(channel)},"data":{"t":${nowUs()},"s":${seq++},"p":"${pad}"}}`;
+      const json = body(channel, seq++);
       const t0 = nowUs();
-      const ok = await new Promise<boolean>((done) => post(target, agent, body, done));
+      const ok = await new Promise<boolean>((done) => post(target, agent, json, done));
       run.latency.record(nowUs() - t0);
       if (ok) run.ok++;
       else run.failed++;
@@ -119,6 +119,16 @@ export async function publishClosedLoop(
   run.elapsedMs = performance.now() - started;
   agent.destroy();
   return run;
+}
+
+/**
+ * Builds publish request bodies of about `payloadBytes` of data: `{"t":<send time µs>,"s":<seq>,
+ * "p":<padding>}`, the send time taken when the body is built.
+ */
+function publishBody(payloadBytes: number): (channel: string, seq: number) => string {
+  const pad = 'x'.repeat(Math.max(0, payloadBytes - 40));
+  return (channel, seq) =>
+    `{"channel":${JSON.stringify(channel)},"data":{"t":${nowUs()},"s":${seq},"p":"${pad}"}}`;
 }
 
 function post(target: RunningTarget, agent: Agent, body: string, cb: (ok: boolean) => void): void {

@@ -1,9 +1,21 @@
 import { publishClosedLoop } from '../loadgen/publisher.js';
 import { processCpuMicros } from '../lib/proc.js';
 import { printTable, ratio } from '../lib/report.js';
-import { startTarget } from '../lib/servers.js';
-import { round } from '../lib/stats.js';
+import { startTarget, type TargetKind } from '../lib/servers.js';
+import { round, type LatencySummary } from '../lib/stats.js';
 import type { BenchOptions, ScenarioResult } from './options.js';
+
+interface ApiRow {
+  target: TargetKind;
+  connections: number;
+  requests: number;
+  failed: number;
+  requestsPerSec: number;
+  serverCpuPerRequestMicros: number;
+  serverCpuCores: number;
+  loadgenCpuCores: number;
+  latency: LatencySummary;
+}
 
 /** Publish requests answered before the clock starts (JIT, keep-alive sockets). */
 const WARMUP_MS = 2000;
@@ -17,7 +29,7 @@ const WARMUP_MS = 2000;
  * cannot saturate the server: compare CPU per request, and read requests/s with `lgCPU`.
  */
 export async function api(o: BenchOptions): Promise<ScenarioResult> {
-  const rows: Record<string, unknown>[] = [];
+  const rows: ApiRow[] = [];
   for (const connections of o.conns) {
     for (const kind of o.targets) {
       const target = await startTarget(kind, {
@@ -33,7 +45,7 @@ export async function api(o: BenchOptions): Promise<ScenarioResult> {
         const cpu = processCpuMicros(target.pid) - cpu0;
         const lg = process.cpuUsage(lg0);
         const lat = r.latency.summary();
-        const row = {
+        const row: ApiRow = {
           target: kind,
           connections,
           requests: r.ok,
@@ -68,10 +80,8 @@ export async function api(o: BenchOptions): Promise<ScenarioResult> {
     .map((g) => {
       const ws = rows.find((r) => r.target === 'ws' && r.connections === g.connections);
       return {
-        connections: g.connections as number,
-        cpuPerRequestVsWs: ws
-          ? ratio(g.serverCpuPerRequestMicros as number, ws.serverCpuPerRequestMicros as number)
-          : null,
+        connections: g.connections,
+        cpuPerRequestVsWs: ws ? ratio(g.serverCpuPerRequestMicros, ws.serverCpuPerRequestMicros) : null,
       };
     });
   for (const r of ratios) {
@@ -79,5 +89,5 @@ export async function api(o: BenchOptions): Promise<ScenarioResult> {
       `\n${r.connections} connections: Gyre CPU per request / ws ${r.cpuPerRequestVsWs ?? '-'}\n`,
     );
   }
-  return { data: { rows, ratios }, failed: rows.some((r) => r.requests === 0 || (r.failed as number) > 0) };
+  return { data: { rows, ratios }, failed: rows.some((r) => r.requests === 0 || r.failed > 0) };
 }

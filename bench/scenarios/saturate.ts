@@ -12,7 +12,6 @@ export interface SaturationResult {
   /** Deliveries/s of the highest sustained step (see `saturate`). */
   saturationDeliveriesPerSec: number;
   saturationPubRate: number;
-  /** Which side ran out of CPU first at saturation. */
   /** Which process was (nearly) a full core at the saturation step: both share a 2-core machine. */
   limitedBy: 'server' | 'loadgen' | 'server+loadgen' | 'unclear';
   /** Run at 80% of the saturation publication rate. */
